@@ -1,0 +1,191 @@
+// Package codegen turns a kernel AST from the scheduler (a SINK of STOREs
+// whose loads and constants carry ShapeTrackers) into a linear program: loops
+// (RANGE/ENDRANGE), accumulators, loads, ALU ops and stores in execution
+// order. On the way it shapes the kernel: reduce axes last, adjacent axes
+// merged where every view allows it, and the axis a chunked backend runs as
+// vectors chosen.
+//
+// Package codegen imports uop, shape and dtype.
+package codegen
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gograd/gograd/shape"
+	"github.com/gograd/gograd/uop"
+)
+
+// Options are what the target backend wants from the optimiser.
+type Options struct {
+	// Vector marks one axis (the last global or last reduce axis, whichever
+	// reads memory best) for a backend that runs it in chunks of lanes.
+	Vector bool
+}
+
+// Kernel is a kernel AST being shaped: the views of every load, const and
+// store, kept consistent while axes are permuted and merged.
+type Kernel struct {
+	AST     *uop.UOp
+	Full    []int // loop sizes, global axes first, then reduce axes
+	NGlobal int   // how many of Full are global
+	Vector  int   // the vector axis, or -1
+	views   []*uop.UOp
+	sts     []shape.ShapeTracker
+}
+
+// NewKernel reads the views and reduce of ast.
+func NewKernel(ast *uop.UOp) *Kernel {
+	k := &Kernel{AST: ast, Vector: -1}
+	var reduceAxes []int
+	for _, u := range uop.Toposort(ast) {
+		switch u.Op {
+		case uop.VIEW:
+			k.views = append(k.views, u)
+			k.sts = append(k.sts, u.Arg.(shape.ShapeTracker))
+		case uop.REDUCE_AXIS:
+			reduceAxes = u.Arg.(uop.ReduceArg).Axes
+		}
+	}
+	// The full shape is the largest size seen on each axis (reduce axes are 1
+	// in the output views and full in the input views).
+	n := len(k.sts[0].Shape())
+	full := make([]int, n)
+	for i := range full {
+		full[i] = 1
+	}
+	for _, st := range k.sts {
+		for i, s := range st.Shape() {
+			if s != 1 {
+				full[i] = s
+			}
+		}
+	}
+	// Permute reduce axes to the end.
+	var order []int
+	for i := range n {
+		if !slices.Contains(reduceAxes, i) {
+			order = append(order, i)
+		}
+	}
+	k.NGlobal = len(order)
+	order = append(order, reduceAxes...)
+	k.Full = make([]int, n)
+	for i, o := range order {
+		k.Full[i] = full[o]
+	}
+	for i := range k.sts {
+		k.sts[i] = k.sts[i].Permute(order)
+	}
+	k.simplify()
+	return k
+}
+
+// simplify drops size-1 axes and merges adjacent axes of the same kind where
+// every view stays a single strided run across them.
+func (k *Kernel) simplify() {
+	// Drop axes of size 1.
+	for i := len(k.Full) - 1; i >= 0; i-- {
+		if k.Full[i] == 1 {
+			k.reshapeAll(func(s []int) []int { return slices.Delete(slices.Clone(s), i, i+1) })
+			k.Full = slices.Delete(k.Full, i, i+1)
+			if i < k.NGlobal {
+				k.NGlobal--
+			}
+		}
+	}
+	// Merge axis i into i+1 from the right.
+	for i := len(k.Full) - 2; i >= 0; i-- {
+		if (i < k.NGlobal) != (i+1 < k.NGlobal) {
+			continue
+		}
+		merge := func(s []int) []int {
+			out := slices.Clone(s)
+			out[i] *= out[i+1]
+			return slices.Delete(out, i+1, i+2)
+		}
+		ok := true
+		for _, st := range k.sts {
+			if len(st.Reshape(merge(st.Shape())).Views) != len(st.Views) {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		k.reshapeAll(merge)
+		k.Full = merge(k.Full)
+		if i+1 < k.NGlobal {
+			k.NGlobal--
+		}
+	}
+}
+
+func (k *Kernel) reshapeAll(f func([]int) []int) {
+	for i, st := range k.sts {
+		k.sts[i] = st.Reshape(f(st.Shape()))
+	}
+}
+
+// ChooseVector picks the axis to run as vectors: the last global axis or the
+// last reduce axis, whichever more of the views read with stride 0 or 1.
+func (k *Kernel) ChooseVector() {
+	var cands []int
+	if k.NGlobal > 0 {
+		cands = append(cands, k.NGlobal-1)
+	}
+	if len(k.Full) > k.NGlobal {
+		cands = append(cands, len(k.Full)-1)
+	}
+	best, bestScore := -1, -1
+	for _, a := range cands {
+		score := 0
+		for _, st := range k.sts {
+			strides, ok := st.RealStrides()
+			if !ok {
+				continue
+			}
+			switch s := strides[a]; {
+			case s == 1 || s == -1:
+				score += 4
+			case s == 0:
+				score += 2
+			}
+		}
+		if k.Full[a] < 16 {
+			score -= 6
+		}
+		if score > bestScore {
+			best, bestScore = a, score
+		}
+	}
+	if best >= 0 && k.Full[best] > 1 {
+		k.Vector = best
+	}
+}
+
+// Name is the kernel's shape-derived name: E_ for elementwise kernels, r_ for
+// reductions, then the loop sizes.
+func (k *Kernel) Name() string {
+	var b strings.Builder
+	if len(k.Full) > k.NGlobal {
+		b.WriteString("r")
+	} else {
+		b.WriteString("E")
+	}
+	if len(k.Full) == 0 {
+		b.WriteString("_1")
+	}
+	for _, s := range k.Full {
+		b.WriteString("_")
+		b.WriteString(strconv.Itoa(s))
+	}
+	return b.String()
+}
+
+func (k *Kernel) String() string {
+	return fmt.Sprintf("%s full=%v globals=%d vector=%d", k.Name(), k.Full, k.NGlobal, k.Vector)
+}

@@ -1,0 +1,66 @@
+package gograd
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/gograd/gograd/schedule"
+)
+
+// Bytes realizes t and returns a copy of its elements, contiguous, as raw
+// little-endian bytes.
+func (t *Tensor) Bytes() []byte {
+	t.Realize()
+	if t.Numel() == 0 {
+		return []byte{}
+	}
+	buf, st := schedule.ViewOf(t.uop)
+	if !st.Contiguous() || st.Size() != buf.Size {
+		c := t.Contiguous().Realize()
+		buf, _ = schedule.ViewOf(c.uop)
+	}
+	out := make([]byte, buf.Nbytes())
+	buf.CopyOut(out)
+	return out
+}
+
+// Data realizes t and returns its elements as a new []T, converting the
+// dtype to T's if they differ.
+func Data[T Element](t *Tensor) []T {
+	want := dtypeFor[T]()
+	src := t
+	if t.DType() != want {
+		src = t.Cast(want)
+	}
+	raw := src.Bytes()
+	if len(raw) == 0 {
+		return []T{}
+	}
+	n := src.Numel()
+	out := make([]T, n)
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&out[0])), len(raw)), raw)
+	return out
+}
+
+// Float32s returns the elements as float32.
+func (t *Tensor) Float32s() []float32 { return Data[float32](t) }
+
+// Float64s returns the elements as float64.
+func (t *Tensor) Float64s() []float64 { return Data[float64](t) }
+
+// Int32s returns the elements as int32.
+func (t *Tensor) Int32s() []int32 { return Data[int32](t) }
+
+// Int64s returns the elements as int64.
+func (t *Tensor) Int64s() []int64 { return Data[int64](t) }
+
+// Bools returns the elements as bool.
+func (t *Tensor) Bools() []bool { return Data[bool](t) }
+
+// Item returns the value of a one-element tensor as a float64.
+func (t *Tensor) Item() float64 {
+	if t.Numel() != 1 {
+		panic(fmt.Sprintf("gograd: Item: tensor of shape %v has %d elements, not 1", t.uop.Shape(), t.Numel()))
+	}
+	return Data[float64](t)[0]
+}

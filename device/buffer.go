@@ -1,0 +1,124 @@
+package device
+
+import (
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gograd/gograd/dtype"
+)
+
+var bufferIDs atomic.Uint64
+
+// Buffer is an array of Size elements of DType on a device. Its memory is
+// allocated on first use and released when the Buffer is garbage.
+type Buffer struct {
+	Dev   *Device
+	DType dtype.DType
+	Size  int
+
+	id   uint64
+	once sync.Once
+	mem  Mem
+	err  error
+}
+
+// NewBuffer returns an unallocated buffer.
+func NewBuffer(dev *Device, dt dtype.DType, size int) *Buffer {
+	return &Buffer{Dev: dev, DType: dt, Size: size, id: bufferIDs.Add(1)}
+}
+
+// Key identifies the buffer (it implements uop.DeviceBuffer).
+func (b *Buffer) Key() string { return "buf" + strconv.FormatUint(b.id, 10) }
+
+// DeviceName is the name of the buffer's device.
+func (b *Buffer) DeviceName() string { return b.Dev.Name }
+
+// Len is the number of elements.
+func (b *Buffer) Len() int { return b.Size }
+
+// ElemType is the element type.
+func (b *Buffer) ElemType() dtype.DType { return b.DType }
+
+// Nbytes is the size in bytes.
+func (b *Buffer) Nbytes() int { return b.Size * b.DType.Size() }
+
+func (b *Buffer) String() string {
+	return fmt.Sprintf("<buf %d %s %s[%d]>", b.id, b.Dev.Name, b.DType, b.Size)
+}
+
+// Mem returns the allocation, allocating it on first use.
+func (b *Buffer) Mem() (Mem, error) {
+	b.once.Do(func() {
+		b.mem, b.err = b.Dev.rt.Alloc(b.Nbytes())
+		if b.err == nil {
+			allocated.Add(int64(b.Nbytes()))
+			track(int64(b.Nbytes()))
+			if f, ok := b.Dev.rt.(interface{ Free(Mem) }); ok {
+				runtime.AddCleanup(b, func(m Mem) { f.Free(m) }, b.mem)
+			}
+			n := int64(b.Nbytes())
+			runtime.AddCleanup(b, func(n int64) { allocated.Add(-n) }, n)
+		}
+	})
+	return b.mem, b.err
+}
+
+// MustMem is Mem that panics on an allocation failure.
+func (b *Buffer) MustMem() Mem {
+	m, err := b.Mem()
+	if err != nil {
+		panic(fmt.Sprintf("device: allocating %d bytes on %s: %v", b.Nbytes(), b.Dev.Name, err))
+	}
+	return m
+}
+
+// CopyIn fills the buffer from host bytes.
+func (b *Buffer) CopyIn(src []byte) {
+	if len(src) != b.Nbytes() {
+		panic(fmt.Sprintf("device: CopyIn of %d bytes into a %d-byte buffer", len(src), b.Nbytes()))
+	}
+	b.Dev.rt.CopyIn(b.MustMem(), src)
+}
+
+// CopyOut reads the buffer into host bytes.
+func (b *Buffer) CopyOut(dst []byte) {
+	if len(dst) != b.Nbytes() {
+		panic(fmt.Sprintf("device: CopyOut of a %d-byte buffer into %d bytes", b.Nbytes(), len(dst)))
+	}
+	b.Dev.rt.CopyOut(dst, b.MustMem())
+}
+
+// HostBytes returns the buffer's memory in place when the device keeps it in
+// host memory, or nil.
+func (b *Buffer) HostBytes() []byte {
+	if h, ok := b.Dev.rt.(HostMemory); ok {
+		return h.Bytes(b.MustMem())
+	}
+	return nil
+}
+
+var (
+	allocated atomic.Int64 // bytes held by live buffers
+	peak      atomic.Int64
+)
+
+func track(n int64) {
+	cur := allocated.Load()
+	for {
+		p := peak.Load()
+		if cur <= p || peak.CompareAndSwap(p, cur) {
+			return
+		}
+	}
+}
+
+// MemUsed returns the bytes held by live buffers and the peak since the last
+// ResetPeak. Buffers are released by the garbage collector, so call
+// runtime.GC first for an exact figure.
+func MemUsed() (current, peakBytes int64) { return allocated.Load(), peak.Load() }
+
+// ResetPeak sets the peak to the current usage.
+func ResetPeak() { peak.Store(allocated.Load()) }

@@ -1,0 +1,202 @@
+package gograd
+
+import (
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/gograd/gograd/codegen"
+	"github.com/gograd/gograd/device"
+	"github.com/gograd/gograd/internal/env"
+	"github.com/gograd/gograd/render"
+	"github.com/gograd/gograd/schedule"
+	"github.com/gograd/gograd/uop"
+)
+
+// backend pairs a device kind with its code generation: the optimiser's
+// options and the renderer.
+type backend struct {
+	opts   codegen.Options
+	render func(name string, uops []*uop.UOp) (any, error)
+}
+
+var backends = map[string]backend{
+	"GO": {opts: codegen.Options{Vector: true}, render: func(name string, uops []*uop.UOp) (any, error) {
+		return render.Go(name, uops)
+	}},
+}
+
+// RegisterBackend connects a device kind to its optimiser options and renderer.
+func RegisterBackend(kind string, opts codegen.Options, r func(name string, uops []*uop.UOp) (any, error)) {
+	backends[kind] = backend{opts, r}
+}
+
+type compiled struct {
+	prog device.Program
+	info device.KernelInfo
+}
+
+var (
+	cacheMu sync.Mutex
+	cache   = map[cacheKey]*compiled{}
+)
+
+type cacheKey struct {
+	dev string
+	ast *uop.UOp
+}
+
+// compile returns the program for ast on dev, compiling it on first use.
+func compile(dev *device.Device, ast *uop.UOp) (*compiled, error) {
+	key := cacheKey{dev.Name, ast}
+	cacheMu.Lock()
+	c, ok := cache[key]
+	cacheMu.Unlock()
+	if ok {
+		return c, nil
+	}
+	be, ok := backends[dev.Kind]
+	if !ok {
+		return nil, fmt.Errorf("gograd: no code generator for device kind %s", dev.Kind)
+	}
+	prog := codegen.Compile(ast, be.opts)
+	if env.Debug() >= 3 {
+		fmt.Fprintf(os.Stderr, "--- kernel %s on %s: %v\n%s", prog.Name, dev.Name, prog.Kernel, ast.Tree())
+	}
+	if env.Debug() >= 5 {
+		fmt.Fprintf(os.Stderr, "--- linear program %s\n%s", prog.Name, prog)
+	}
+	src, err := be.render(prog.Name, prog.UOps)
+	if err != nil {
+		return nil, err
+	}
+	if env.Debug() >= 4 {
+		fmt.Fprintf(os.Stderr, "--- source %s\n%v", prog.Name, src)
+	}
+	p, err := dev.Compile(prog.Name, src)
+	if err != nil {
+		return nil, err
+	}
+	c = &compiled{prog: p, info: device.KernelInfo{Name: prog.Name, Global: prog.Full[:prog.NGlobal], FLOPs: prog.FLOPs}}
+	cacheMu.Lock()
+	cache[key] = c
+	cacheMu.Unlock()
+	return c, nil
+}
+
+// Realize computes the tensors now and returns the first. Tensors that are
+// already buffers (or views of them) cost nothing.
+func (t *Tensor) Realize() *Tensor {
+	Realize(t)
+	return t
+}
+
+// Realize computes every given tensor in one schedule, so work they share
+// runs once.
+func Realize(ts ...*Tensor) {
+	if err := realize(ts...); err != nil {
+		panic(err)
+	}
+}
+
+func realize(ts ...*Tensor) error {
+	var targets []*uop.UOp
+	orig := make([]*uop.UOp, len(ts))
+	for i, t := range ts {
+		orig[i] = t.uop
+		t.uop = schedule.Resolve(t.uop)
+		if !schedule.IsBufferView(t.uop) {
+			targets = append(targets, t.uop)
+		}
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	s := schedule.Create(targets)
+	if env.Debug() >= 1 {
+		kernels, copies := 0, 0
+		for _, it := range s.Items {
+			if it.Kind == schedule.Copy {
+				copies++
+			} else if it.AST != nil {
+				kernels++
+			}
+		}
+		fmt.Fprintf(os.Stderr, "schedule: %d kernels, %d copies for %d tensors\n", kernels, copies, len(targets))
+	}
+	if err := run(s); err != nil {
+		return err
+	}
+	for i, t := range ts {
+		v, ok := s.Views[t.uop]
+		if !ok {
+			continue
+		}
+		t.uop.SetRealized(v)
+		orig[i].SetRealized(v)
+		t.uop = v
+	}
+	return nil
+}
+
+// run launches the items of a schedule on their devices' queues and waits.
+func run(s *schedule.Schedule) error {
+	events := make([]*device.Event, len(s.Items))
+	for i, it := range s.Items {
+		deps := make([]*device.Event, 0, len(it.Deps))
+		for _, d := range it.Deps {
+			deps = append(deps, events[d])
+		}
+		dev := it.Device()
+		switch it.Kind {
+		case schedule.Copy:
+			events[i] = dev.CopyBuffer(it.Bufs[0], it.Bufs[1], deps)
+		case schedule.Kernel:
+			if it.AST == nil { // an empty output
+				continue
+			}
+			c, err := compile(dev, it.AST)
+			if err != nil {
+				return err
+			}
+			info := c.info
+			for _, b := range it.Bufs {
+				info.Bytes += int64(b.Nbytes())
+			}
+			events[i] = dev.Exec(c.prog, &info, it.Bufs, nil, deps)
+		}
+		recordGraph(it, c2name(it))
+	}
+	var first error
+	for _, e := range events {
+		if err := e.Wait(); err != nil && first == nil {
+			first = err
+		}
+	}
+	if env.Graph() {
+		writeGraph()
+	}
+	return first
+}
+
+func c2name(it *schedule.Item) string {
+	if it.Kind == schedule.Copy {
+		return "copy"
+	}
+	if it.AST == nil {
+		return "empty"
+	}
+	cacheMu.Lock()
+	defer cacheMu.Unlock()
+	if c, ok := cache[cacheKey{it.Device().Name, it.AST}]; ok {
+		return c.info.Name
+	}
+	return "kernel"
+}
+
+// Stats returns the counters of device dev ("" for all): kernels run, FLOPs,
+// bytes moved and time spent.
+func Stats(dev string) device.Stats { return device.GetStats(dev) }
+
+// ResetStats zeroes the counters.
+func ResetStats() { device.ResetStats() }
