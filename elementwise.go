@@ -110,7 +110,9 @@ func (t *Tensor) floaty() *Tensor {
 	return t.Cast(dtype.DefaultFloat)
 }
 
-func (t *Tensor) scalar(v any) *Tensor { return fromUOp(uop.Const(t.Device(), t.DType(), v)).expandTo(t.uop.Shape()) }
+func (t *Tensor) scalar(v any) *Tensor {
+	return fromUOp(uop.Const(t.Device(), t.DType(), v)).expandTo(t.uop.Shape())
+}
 
 // Cast converts the elements to dt.
 func (t *Tensor) Cast(dt DType) *Tensor { return fromUOp(t.uop.Cast(dt)) }
