@@ -54,7 +54,7 @@ func recordGraph(it *schedule.Item, name string) {
 
 // GraphPath is where GRAPH=1 writes the kernel graph (.dot, and .svg when
 // Graphviz's dot is installed).
-func GraphPath() string { return filepath.Join(os.TempDir(), "gograd", "graph") }
+func GraphPath() string { return filepath.Join(os.TempDir(), "gograd-graph") }
 
 // GraphDOT returns the kernel graph recorded so far as DOT.
 func GraphDOT() string {
@@ -72,9 +72,6 @@ func ResetGraph() {
 
 func writeGraph() {
 	p := GraphPath()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return
-	}
 	if err := os.WriteFile(p+".dot", []byte(GraphDOT()), 0o644); err != nil {
 		return
 	}

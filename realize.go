@@ -2,7 +2,6 @@ package gograd
 
 import (
 	"fmt"
-	"os"
 	"sync"
 
 	"github.com/gograd/gograd/codegen"
@@ -61,17 +60,17 @@ func compile(dev *device.Device, ast *uop.UOp) (*compiled, error) {
 	}
 	prog := codegen.Compile(ast, be.opts)
 	if env.Debug() >= 3 {
-		fmt.Fprintf(os.Stderr, "--- kernel %s on %s: %v\n%s", prog.Name, dev.Name, prog.Kernel, ast.Tree())
+		fmt.Fprintf(device.DebugOutput, "--- kernel %s on %s: %v\n%s", prog.Name, dev.Name, prog.Kernel, ast.Tree())
 	}
 	if env.Debug() >= 5 {
-		fmt.Fprintf(os.Stderr, "--- linear program %s\n%s", prog.Name, prog)
+		fmt.Fprintf(device.DebugOutput, "--- linear program %s\n%s", prog.Name, prog)
 	}
 	src, err := be.render(prog.Name, prog.UOps)
 	if err != nil {
 		return nil, err
 	}
 	if env.Debug() >= 4 {
-		fmt.Fprintf(os.Stderr, "--- source %s\n%v", prog.Name, src)
+		fmt.Fprintf(device.DebugOutput, "--- source %s\n%v", prog.Name, src)
 	}
 	p, err := dev.Compile(prog.Name, src)
 	if err != nil {
@@ -101,10 +100,7 @@ func Realize(ts ...*Tensor) {
 
 func realize(ts ...*Tensor) error {
 	var targets []*uop.UOp
-	orig := make([]*uop.UOp, len(ts))
-	for i, t := range ts {
-		orig[i] = t.uop
-		t.uop = schedule.Resolve(t.uop)
+	for _, t := range ts {
 		if !schedule.IsBufferView(t.uop) {
 			targets = append(targets, t.uop)
 		}
@@ -122,19 +118,15 @@ func realize(ts ...*Tensor) error {
 				kernels++
 			}
 		}
-		fmt.Fprintf(os.Stderr, "schedule: %d kernels, %d copies for %d tensors\n", kernels, copies, len(targets))
+		fmt.Fprintf(device.DebugOutput, "schedule: %d kernels, %d copies for %d tensors\n", kernels, copies, len(targets))
 	}
 	if err := run(s); err != nil {
 		return err
 	}
-	for i, t := range ts {
-		v, ok := s.Views[t.uop]
-		if !ok {
-			continue
+	for _, t := range ts {
+		if v, ok := s.Views[t.uop]; ok {
+			t.uop = v
 		}
-		t.uop.SetRealized(v)
-		orig[i].SetRealized(v)
-		t.uop = v
 	}
 	return nil
 }

@@ -49,21 +49,62 @@ func (b *Buffer) String() string {
 	return fmt.Sprintf("<buf %d %s %s[%d]>", b.id, b.Dev.Name, b.DType, b.Size)
 }
 
-// Mem returns the allocation, allocating it on first use.
+// Mem returns the allocation, allocating it on first use. Memory of dead
+// buffers is kept in a per-device cache and handed to the next buffer of the
+// same size, so its contents are unspecified until a kernel writes them.
 func (b *Buffer) Mem() (Mem, error) {
 	b.once.Do(func() {
-		b.mem, b.err = b.Dev.rt.Alloc(b.Nbytes())
-		if b.err == nil {
-			allocated.Add(int64(b.Nbytes()))
-			track(int64(b.Nbytes()))
-			if f, ok := b.Dev.rt.(interface{ Free(Mem) }); ok {
-				runtime.AddCleanup(b, func(m Mem) { f.Free(m) }, b.mem)
-			}
-			n := int64(b.Nbytes())
-			runtime.AddCleanup(b, func(n int64) { allocated.Add(-n) }, n)
+		n := b.Nbytes()
+		b.mem, b.err = b.Dev.alloc(n)
+		if b.err != nil {
+			return
 		}
+		allocated.Add(int64(n))
+		track(int64(n))
+		runtime.AddCleanup(b, b.Dev.release, freed{b.mem, n})
 	})
 	return b.mem, b.err
+}
+
+type freed struct {
+	mem Mem
+	n   int
+}
+
+// poolLimit bounds the bytes a device keeps for reuse.
+const poolLimit = 1 << 30
+
+func (d *Device) alloc(n int) (Mem, error) {
+	d.poolMu.Lock()
+	if ms := d.pool[n]; len(ms) > 0 {
+		m := ms[len(ms)-1]
+		d.pool[n] = ms[:len(ms)-1]
+		d.pooled -= n
+		d.poolMu.Unlock()
+		return m, nil
+	}
+	d.poolMu.Unlock()
+	return d.rt.Alloc(n)
+}
+
+// release takes back the memory of a dead buffer: into the cache if it has
+// room, else to the runtime.
+func (d *Device) release(f freed) {
+	allocated.Add(-int64(f.n))
+	d.poolMu.Lock()
+	if d.pooled+f.n <= poolLimit {
+		if d.pool == nil {
+			d.pool = map[int][]Mem{}
+		}
+		d.pool[f.n] = append(d.pool[f.n], f.mem)
+		d.pooled += f.n
+		d.poolMu.Unlock()
+		return
+	}
+	d.poolMu.Unlock()
+	if fr, ok := d.rt.(interface{ Free(Mem) }); ok {
+		fr.Free(f.mem)
+	}
 }
 
 // MustMem is Mem that panics on an allocation failure.

@@ -28,7 +28,7 @@ type Program interface {
 
 // Runtime is what a backend provides for one device instance.
 type Runtime interface {
-	// Alloc returns nbytes of device memory, zeroed.
+	// Alloc returns nbytes of device memory (contents unspecified).
 	Alloc(nbytes int) (Mem, error)
 	// CopyIn copies src into m; CopyOut copies m into dst.
 	CopyIn(m Mem, src []byte)
@@ -174,6 +174,10 @@ type Device struct {
 	rt   Runtime
 
 	queue chan func()
+
+	poolMu sync.Mutex
+	pool   map[int][]Mem // memory of dead buffers by size, for reuse
+	pooled int
 }
 
 func newDevice(name, kind string, rt Runtime) *Device {
@@ -224,4 +228,7 @@ func (d *Device) Submit(deps []*Event, fn func() error) *Event {
 }
 
 // Compile compiles a rendered kernel for this device.
-func (d *Device) Compile(name string, src any) (Program, error) { return d.rt.Compile(name, src) }
+func (d *Device) Compile(name string, src any) (Program, error) {
+	countersFor(d.Name).compiles.Add(1)
+	return d.rt.Compile(name, src)
+}

@@ -2,6 +2,7 @@ package device
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -21,16 +22,21 @@ type KernelInfo struct {
 
 // Stats are the counters of one device (or of all, summed).
 type Stats struct {
-	Kernels int64         // kernels run
-	Copies  int64         // buffer copies run
-	FLOPs   int64         // ALU ops performed
-	Bytes   int64         // bytes moved by kernels and copies
-	Time    time.Duration // time spent in kernels and copies
+	Kernels  int64         // kernels run
+	Compiles int64         // kernels compiled (a cache hit compiles nothing)
+	Copies   int64         // buffer copies run
+	FLOPs    int64         // ALU ops performed
+	Bytes    int64         // bytes moved by kernels and copies
+	Time     time.Duration // time spent in kernels and copies
 }
 
 type counters struct {
-	kernels, copies, flops, bytes, ns atomic.Int64
+	kernels, compiles, copies, flops, bytes, ns atomic.Int64
 }
+
+// DebugOutput is where DEBUG lines go (standard error unless a test or tool
+// redirects them).
+var DebugOutput io.Writer = os.Stderr
 
 var (
 	statsMu     sync.Mutex
@@ -60,6 +66,7 @@ func GetStats(dev string) Stats {
 			continue
 		}
 		s.Kernels += c.kernels.Load()
+		s.Compiles += c.compiles.Load()
 		s.Copies += c.copies.Load()
 		s.FLOPs += c.flops.Load()
 		s.Bytes += c.bytes.Load()
@@ -146,6 +153,6 @@ func printKernelLine(dev string, n int64, info *KernelInfo, el, total time.Durat
 	}
 	printMu.Lock()
 	defer printMu.Unlock()
-	fmt.Fprintf(os.Stderr, "*** %-7s %5d %-28s %-18s tm %9.2fus/%10.2fms (%9.2f GFLOPS %8.2f GB/s)\n",
+	fmt.Fprintf(DebugOutput, "*** %-7s %5d %-28s %-18s tm %9.2fus/%10.2fms (%9.2f GFLOPS %8.2f GB/s)\n",
 		dev, n, info.Name, sizes, float64(el.Nanoseconds())/1e3, float64(total.Nanoseconds())/1e6, gflops, gbs)
 }

@@ -56,6 +56,7 @@ func (k *GoKernel) newInstance() *instance {
 			}
 			b.regs[u] = newReg[int64](false)
 			b.blocks = append(b.blocks, nil)
+			b.materialize(u) // the lanes of the vector loop, when needed
 		case uop.ENDRANGE:
 			body := b.blocks[len(b.blocks)-1]
 			b.blocks = b.blocks[:len(b.blocks)-1]

@@ -48,12 +48,8 @@ func mulVS[T number](d, a []T, b T) {
 	}
 }
 
-func maxOf[T number](a, b T) T {
-	if a > b || a != a {
-		return a
-	}
-	return b
-}
+// maxOf is max with NaN winning (Go's built-in max has those semantics).
+func maxOf[T number](a, b T) T { return max(a, b) }
 
 func maxVV[T number](d, a, b []T) {
 	b = b[:len(d)]
@@ -217,6 +213,82 @@ func floatUnary[T float](op uop.Op) func(a T) T {
 		return func(a T) T { return T(math.Trunc(float64(a))) }
 	}
 	return nil
+}
+
+// floatUnaryV returns the lane loop of a unary float op; float32 EXP2 and
+// LOG2 use fast polynomial versions accurate to 1 ulp.
+func floatUnaryV[T float](op uop.Op) func(d, a []T) {
+	var z T
+	if _, ok := any(z).(float32); ok {
+		switch op {
+		case uop.EXP2:
+			return any(exp2f32).(func(d, a []T))
+		case uop.LOG2:
+			return any(log2f32).(func(d, a []T))
+		}
+	}
+	switch op {
+	case uop.NEG:
+		return negV[T]
+	case uop.RECIP:
+		return func(d, a []T) {
+			a = a[:len(d)]
+			for i := range d {
+				d[i] = 1 / a[i]
+			}
+		}
+	case uop.SQRT:
+		return func(d, a []T) {
+			a = a[:len(d)]
+			for i := range d {
+				d[i] = T(math.Sqrt(float64(a[i])))
+			}
+		}
+	}
+	f := floatUnary[T](op)
+	return func(d, a []T) { applyV(d, a, f) }
+}
+
+// exp2f32 computes 2^x for float32 lanes: x = n + f with |f| <= 1/2, 2^f by a
+// degree-7 polynomial in float64, 2^n added to the exponent bits. Lanes
+// outside the normal range (and NaN) take math.Exp2.
+func exp2f32(dst, src []float32) {
+	src = src[:len(dst)]
+	for i, x := range src {
+		if !(x > -126) || !(x < 128) {
+			dst[i] = float32(math.Exp2(float64(x)))
+			continue
+		}
+		n := int32(x+128.5) - 128
+		t := float64(x-float32(n)) * math.Ln2
+		p := 1 + t*(1+t*(1.0/2+t*(1.0/6+t*(1.0/24+t*(1.0/120+t*(1.0/720+t*(1.0/5040)))))))
+		dst[i] = math.Float32frombits(math.Float32bits(float32(p)) + uint32(n)<<23)
+	}
+}
+
+// log2f32 computes log2(x) for float32 lanes: x = m*2^e with m in
+// [sqrt(1/2), sqrt(2)), log(m) = 2*atanh((m-1)/(m+1)) by its series in
+// float64. Zero, negative, subnormal, infinite and NaN lanes take math.Log2.
+func log2f32(dst, src []float32) {
+	src = src[:len(dst)]
+	for i, x := range src {
+		b := math.Float32bits(x)
+		if b-0x00800000 >= 0x7f800000-0x00800000 {
+			dst[i] = float32(math.Log2(float64(x)))
+			continue
+		}
+		e := int32(b>>23) - 127
+		mb := b&0x007fffff | 0x3f800000
+		if mb > 0x3fb504f3 {
+			mb -= 0x00800000
+			e++
+		}
+		m := float64(math.Float32frombits(mb))
+		s := (m - 1) / (m + 1)
+		s2 := s * s
+		p := s * (2 + s2*(2.0/3+s2*(2.0/5+s2*(2.0/7+s2*(2.0/9+s2*(2.0/11+s2*(2.0/13)))))))
+		dst[i] = float32(float64(e) + p*math.Log2E)
+	}
 }
 
 func negV[T number](d, a []T) {

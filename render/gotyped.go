@@ -736,7 +736,17 @@ func unaryNum[T number](b *builder, u *uop.UOp) {
 	_, isF32 := any(z).(float32)
 	_, isF64 := any(z).(float64)
 	if isF32 || isF64 {
-		unaryFn(b, u, floatFn[T](u.Op))
+		inst := b.in
+		d := regOf[T](b, u)
+		if !isVec(b, u) {
+			f := floatFn[T](u.Op)
+			ar := regOf[T](b, u.Src[0])
+			b.emit(func() { d.s = f(ar.s) })
+			return
+		}
+		f := floatVecFn[T](u.Op)
+		al := lanes[T](b, u.Src[0])
+		b.emit(func() { f(d.own[:inst.n], al.v) })
 		return
 	}
 	switch u.Op {
@@ -756,6 +766,17 @@ func floatFn[T number](op uop.Op) func(T) T {
 		return any(floatUnary[float32](op)).(func(T) T)
 	case float64:
 		return any(floatUnary[float64](op)).(func(T) T)
+	}
+	return nil
+}
+
+func floatVecFn[T number](op uop.Op) func(d, a []T) {
+	var z T
+	switch any(z).(type) {
+	case float32:
+		return any(floatUnaryV[float32](op)).(func(d, a []T))
+	case float64:
+		return any(floatUnaryV[float64](op)).(func(d, a []T))
 	}
 	return nil
 }

@@ -51,36 +51,6 @@ type Schedule struct {
 	Views map[*uop.UOp]*uop.UOp
 }
 
-// Resolve replaces every node under u that was realized before by its buffer view.
-func Resolve(u *uop.UOp) *uop.UOp {
-	return resolve(u, map[*uop.UOp]*uop.UOp{})
-}
-
-func resolve(u *uop.UOp, memo map[*uop.UOp]*uop.UOp) *uop.UOp {
-	if r := u.Realized(); r != nil {
-		return r
-	}
-	if r, ok := memo[u]; ok {
-		return r
-	}
-	var src []*uop.UOp
-	for i, s := range u.Src {
-		ns := resolve(s, memo)
-		if ns != s && src == nil {
-			src = slices.Clone(u.Src[:i:i])
-		}
-		if src != nil {
-			src = append(src, ns)
-		}
-	}
-	out := u
-	if src != nil {
-		out = uop.New(u.Op, u.DType, src, u.Arg)
-	}
-	memo[u] = out
-	return out
-}
-
 // IsBufferView reports whether u is a realized buffer under movement ops only.
 func IsBufferView(u *uop.UOp) bool {
 	for u.Op.IsMovement() {
@@ -104,7 +74,7 @@ func ViewOf(u *uop.UOp) (*device.Buffer, shape.ShapeTracker) {
 	return buf, st
 }
 
-// Create schedules the realization of targets (already resolved).
+// Create schedules the realization of targets.
 func Create(targets []*uop.UOp) *Schedule {
 	g := newGraph(targets)
 	g.findRealizes()

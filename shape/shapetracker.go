@@ -153,6 +153,9 @@ func (v View) index(idxs []*uop.UOp, valid *uop.UOp) (*uop.UOp, *uop.UOp) {
 			idx = idx.Alu(uop.ADD, x.Alu(uop.MUL, uop.Index(int64(v.Strides[i]))))
 		}
 	}
+	if v.Mask != nil && len(v.Mask) == 0 {
+		return idx, uop.KConst(dtype.Bool, false)
+	}
 	if v.Mask != nil {
 		for i, m := range v.Mask {
 			if m[0] > 0 {

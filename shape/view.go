@@ -42,7 +42,8 @@ func Strides(shape []int) []int {
 func Contig(shape []int) View { return NewView(shape, Strides(shape), 0, nil) }
 
 // NewView builds a view in canonical form: stride 0 on size-1 axes, no mask
-// when the mask keeps everything, and an all-invalid view collapsed.
+// when the mask keeps everything, and an all-invalid view collapsed. A view
+// with no axes and a non-nil empty mask is invalid (reads zero).
 func NewView(shape, strides []int, offset int, mask [][2]int) View {
 	shape = slices.Clone(shape)
 	strides = slices.Clone(strides)
@@ -50,6 +51,9 @@ func NewView(shape, strides []int, offset int, mask [][2]int) View {
 		if s == 1 {
 			strides[i] = 0
 		}
+	}
+	if mask != nil && len(shape) == 0 {
+		return View{Shape: shape, Strides: strides, Mask: [][2]int{}}
 	}
 	if mask != nil {
 		mask = slices.Clone(mask)
@@ -89,7 +93,7 @@ func (v View) Size() int {
 }
 
 func (v View) maskOrFull() [][2]int {
-	if v.Mask != nil {
+	if v.Mask != nil || len(v.Shape) == 0 {
 		return v.Mask
 	}
 	m := make([][2]int, len(v.Shape))
@@ -290,6 +294,9 @@ func (v View) Reshape(newShape []int) (View, bool) {
 }
 
 func isEmptyMask(m [][2]int) bool {
+	if m != nil && len(m) == 0 {
+		return true
+	}
 	for _, x := range m {
 		if x[0] >= x[1] {
 			return true
@@ -316,6 +323,9 @@ func (v View) Key() string {
 	}
 	b.WriteByte('+')
 	b.WriteString(strconv.Itoa(v.Offset))
+	if v.Mask != nil && len(v.Mask) == 0 {
+		b.WriteString("!")
+	}
 	return b.String()
 }
 
@@ -323,6 +333,9 @@ func (v View) String() string {
 	s := fmt.Sprintf("View(shape=%v, strides=%v, offset=%d", v.Shape, v.Strides, v.Offset)
 	if v.Mask != nil {
 		s += fmt.Sprintf(", mask=%v", v.Mask)
+		if len(v.Mask) == 0 {
+			s += " (invalid)"
+		}
 	}
 	return s + ")"
 }

@@ -36,8 +36,6 @@ type UOp struct {
 	shape []int // tensor-level shape; nil for kernel-level nodes
 	vmin  int64 // bounds of an integer or bool kernel-level node
 	vmax  int64
-
-	realized atomic.Pointer[UOp] // the buffer view this tensor-level node was realized into
 }
 
 // Keyer is implemented by argument types that are not plain values (views,
@@ -224,12 +222,6 @@ func (u *UOp) Numel() int { return Prod(u.shape) }
 // Bounds returns the smallest and largest value an integer or bool kernel
 // node can take.
 func (u *UOp) Bounds() (lo, hi int64) { return u.vmin, u.vmax }
-
-// Realized returns the buffer view a tensor-level node was realized into, or nil.
-func (u *UOp) Realized() *UOp { return u.realized.Load() }
-
-// SetRealized records that u was realized into the buffer view r.
-func (u *UOp) SetRealized(r *UOp) { u.realized.Store(r) }
 
 // Prod returns the product of xs (1 for none).
 func Prod(xs []int) int {

@@ -1,0 +1,230 @@
+package gograd_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	g "github.com/gograd/gograd"
+	"github.com/gograd/gograd/device"
+	"github.com/gograd/gograd/internal/env"
+)
+
+// countKernels runs f and returns how many kernels it launched.
+func countKernels(f func()) int64 {
+	g.ResetStats()
+	f()
+	return g.Stats("").Kernels
+}
+
+func TestKernelCounts(t *testing.T) {
+	a, b, c := g.Rand(8, 16).Realize(), g.Rand(8, 16).Realize(), g.Rand(8, 16).Realize()
+	x, w, bias := g.Rand(5, 16).Realize(), g.Rand(16, 7).Realize(), g.Rand(7).Realize()
+	gamma, beta := g.Rand(16).Realize(), g.Rand(16).Realize()
+	moves := func() *g.Tensor {
+		return a.Reshape(16, 8).Permute(1, 0).Pad([][2]int{{1, 1}, {0, 2}}).Shrink([][2]int{{1, 9}, {0, 16}}).Flip(1).Reshape(8, 1, 16).Expand(8, 3, 16)
+	}
+	tests := []struct {
+		name string
+		want int64
+		f    func()
+	}{
+		{"mul add on three buffers", 1, func() { a.Mul(b).Add(c).Realize() }},
+		{"matmul bias relu", 1, func() { x.Matmul(w).Add(bias).Relu().Realize() }},
+		{"softmax last axis", 3, func() { a.Softmax(-1).Realize() }},
+		{"log softmax", 3, func() { a.LogSoftmax(-1).Realize() }},
+		{"layernorm composition", 3, func() {
+			m := a.Mean(-1, g.KeepDim)
+			d := a.Sub(m)
+			v := d.Mul(d).Mean(-1, g.KeepDim)
+			d.Mul(v.Add(1e-5).Rsqrt()).Mul(gamma).Add(beta).Realize()
+		}},
+		{"six movement ops alone", 0, func() { moves().Realize() }},
+		{"six movement ops then add", 1, func() { moves().Add(1).Realize() }},
+		{"sum", 1, func() { a.Sum(1).Realize() }},
+		{"sum of all", 1, func() { a.Sum().Realize() }},
+		{"mean subtract", 2, func() { a.Sub(a.Mean(1, g.KeepDim)).Realize() }},
+		{"cat of three", 1, func() { g.Cat(0, a, b, c).Realize() }},
+		{"reduce read by two outputs", 3, func() {
+			r := a.Sum(1)
+			g.Realize(r.Add(1), r.Mul(2))
+		}},
+		{"already realized", 0, func() { a.Realize() }},
+		{"contiguous of a permute", 1, func() { a.Permute(1, 0).Contiguous().Realize() }},
+		{"eye is views and one kernel", 1, func() { g.Eye(5).Realize() }},
+	}
+	for _, tc := range tests {
+		if got := countKernels(tc.f); got != tc.want {
+			t.Errorf("%s: %d kernels, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestMovementOpsCopyNothing(t *testing.T) {
+	a := g.FromSlice([]float32{1, 2, 3, 4, 5, 6}, 2, 3)
+	v := a.Permute(1, 0).Flip(0).Reshape(6)
+	g.ResetStats()
+	v.Realize()
+	if s := g.Stats(""); s.Kernels != 0 || s.Copies != 0 {
+		t.Fatalf("realizing a view ran %d kernels and %d copies", s.Kernels, s.Copies)
+	}
+	want := []float32{3, 6, 2, 5, 1, 4}
+	if got := v.Float32s(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("view reads %v, want %v", got, want)
+	}
+}
+
+func TestKernelCacheReusesSameAST(t *testing.T) {
+	run := func() {
+		a, b, c := g.Rand(4, 5).Realize(), g.Rand(4, 5).Realize(), g.Rand(4, 5).Realize()
+		a.Mul(b).Add(c).Realize()
+	}
+	g.ResetStats()
+	run()
+	first := g.Stats("").Compiles
+	run()
+	s := g.Stats("")
+	if s.Compiles != first {
+		t.Fatalf("a second kernel with the same AST compiled again (%d compiles, then %d)", first, s.Compiles)
+	}
+	if s.Kernels != 2 {
+		t.Fatalf("ran %d kernels, want 2", s.Kernels)
+	}
+}
+
+func TestDevicesAndCopies(t *testing.T) {
+	a := g.FromSlice([]float32{1, 2, 3, 4})
+	b := a.To("GO:1")
+	if b.Device() != "GO:1" {
+		t.Fatalf("To(GO:1) gave a tensor on %s", b.Device())
+	}
+	if a.To("GO:0") != a {
+		t.Fatalf("To the same device should return the tensor itself")
+	}
+	g.ResetStats()
+	c := b.Mul(10).Realize()
+	if s := g.Stats("GO:1"); s.Kernels != 1 || s.Copies != 1 {
+		t.Fatalf("GO:1 ran %d kernels and %d copies, want 1 and 1", s.Kernels, s.Copies)
+	}
+	if s := g.Stats("GO:0"); s.Kernels != 0 {
+		t.Fatalf("GO:0 ran %d kernels, want 0", s.Kernels)
+	}
+	if got := c.To("GO:0").Float32s(); fmt.Sprint(got) != "[10 20 30 40]" {
+		t.Fatalf("round trip gave %v", got)
+	}
+	// Independent work on two devices in one schedule runs on both queues.
+	x0 := g.Rand(64, 64).Realize()
+	x1 := g.Rand(64, 64).To("GO:1").Realize()
+	g.ResetStats()
+	g.Realize(x0.Matmul(x0), x1.Matmul(x1))
+	if g.Stats("GO:0").Kernels != 1 || g.Stats("GO:1").Kernels != 1 {
+		t.Fatalf("kernels per device: GO:0 %d, GO:1 %d", g.Stats("GO:0").Kernels, g.Stats("GO:1").Kernels)
+	}
+	mustPanic(t, []string{"GO:0", "GO:1"}, func() { a.Add(b) })
+}
+
+// mustPanic runs f and checks that it panics with a message holding every
+// one of want.
+func mustPanic(t *testing.T, want []string, f func()) {
+	t.Helper()
+	defer func() {
+		t.Helper()
+		r := recover()
+		if r == nil {
+			t.Fatalf("no panic; want one mentioning %q", want)
+		}
+		msg := fmt.Sprint(r)
+		for _, w := range want {
+			if !strings.Contains(msg, w) {
+				t.Fatalf("panic %q does not mention %q", msg, w)
+			}
+		}
+	}()
+	f()
+}
+
+func TestMisusePanicsNameOpAndShapes(t *testing.T) {
+	a := g.Zeros(2, 3)
+	tests := []struct {
+		want []string
+		f    func()
+	}{
+		{[]string{"Add", "(2, 3)", "(4)"}, func() { a.Add(g.Zeros(4)) }},
+		{[]string{"Matmul", "[2 3]", "[4 5]"}, func() { a.Matmul(g.Zeros(4, 5)) }},
+		{[]string{"Reshape", "[4 2]", "[2 3]"}, func() { a.Reshape(4, 2) }},
+		{[]string{"Permute", "[0 0]"}, func() { a.Permute(0, 0) }},
+		{[]string{"Sum", "axis 2", "[2 3]"}, func() { a.Sum(2) }},
+		{[]string{"Expand", "[2 3]", "[4 3]"}, func() { a.Expand(4, 3) }},
+		{[]string{"Shrink", "[2 3]"}, func() { a.Shrink([][2]int{{0, 3}, {0, 3}}) }},
+		{[]string{"Cat", "[2 3]", "[2 4]"}, func() { g.Cat(0, a, g.Zeros(2, 4)) }},
+		{[]string{"FromSlice", "shape [2 2]"}, func() { g.FromSlice([]float32{1, 2, 3}, 2, 2) }},
+	}
+	for _, tc := range tests {
+		mustPanic(t, tc.want, tc.f)
+	}
+}
+
+func TestDebugLines(t *testing.T) {
+	var buf bytes.Buffer
+	old := device.DebugOutput
+	device.DebugOutput = &buf
+	oldLevel := env.SetDebug(2)
+	defer func() { device.DebugOutput = old; env.SetDebug(oldLevel) }()
+	a := g.Rand(32, 16).Realize()
+	a.Softmax(-1).Realize()
+	var kernelLines []string
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if strings.HasPrefix(l, "***") {
+			kernelLines = append(kernelLines, l)
+		}
+	}
+	if len(kernelLines) != 3 {
+		t.Fatalf("DEBUG=2 printed %d kernel lines, want 3:\n%s", len(kernelLines), buf.String())
+	}
+	for _, l := range kernelLines {
+		for _, w := range []string{"GO:0", "GFLOPS", "GB/s", "us/"} {
+			if !strings.Contains(l, w) {
+				t.Errorf("DEBUG=2 line %q lacks %q", l, w)
+			}
+		}
+	}
+	if !strings.Contains(kernelLines[0], "r_32_16") {
+		t.Errorf("first softmax kernel should be the reduce r_32_16: %q", kernelLines[0])
+	}
+}
+
+func TestDebugLevelsShowASTSourceAndProgram(t *testing.T) {
+	var buf bytes.Buffer
+	old := device.DebugOutput
+	device.DebugOutput = &buf
+	oldLevel := env.SetDebug(5)
+	defer func() { device.DebugOutput = old; env.SetDebug(oldLevel) }()
+	// A shape no other test uses, so the kernel compiles here.
+	g.Rand(3, 37).Realize().Exp().Sum(1).Realize()
+	out := buf.String()
+	for _, w := range []string{"schedule:", "--- kernel r_3_37", "REDUCE_AXIS", "--- linear program", "RANGE", "--- source", "func r_3_37"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("DEBUG=5 output lacks %q:\n%s", w, out)
+		}
+	}
+}
+
+func TestGraphWritesExecutedKernels(t *testing.T) {
+	old := env.SetGraph(true)
+	defer env.SetGraph(old)
+	g.ResetGraph()
+	a := g.Rand(8, 8).Realize()
+	a.Softmax(-1).Realize()
+	dot := g.GraphDOT()
+	if strings.Count(dot, "shape=box") != 3 {
+		t.Fatalf("graph should hold 3 kernels:\n%s", dot)
+	}
+	if !strings.Contains(dot, "->") || !strings.Contains(dot, "r_8_8") {
+		t.Fatalf("graph lacks edges or kernel names:\n%s", dot)
+	}
+	if _, err := os.Stat(g.GraphPath() + ".dot"); err != nil {
+		t.Fatalf("GRAPH=1 wrote no file: %v", err)
+	}
+}
