@@ -42,8 +42,8 @@ func (k *Kernel) Linearize() *Program {
 	for i, v := range k.views {
 		stOf[v] = k.sts[i]
 	}
-	lw := &lowerer{k: k, ranges: ranges, stOf: stOf, memo: map[*uop.UOp]*uop.UOp{}}
-	sink := uop.Simplify(lw.lower(k.AST))
+	lw := &lowerer{k: k, ranges: ranges, stOf: stOf}
+	sink := uop.Simplify(uop.GraphRewrite(k.AST, lw.rules()))
 	return lw.linearize(sink)
 }
 
@@ -51,64 +51,53 @@ type lowerer struct {
 	k      *Kernel
 	ranges []*uop.UOp
 	stOf   map[*uop.UOp]shape.ShapeTracker
-	memo   map[*uop.UOp]*uop.UOp
 }
 
-// idxs returns the index expression of each axis for a view of shape s:
-// the loop variable, or 0 where the view has size 1.
-func (lw *lowerer) idxs(s []int) []*uop.UOp {
-	out := make([]*uop.UOp, len(s))
-	for i, n := range s {
+// index returns the buffer index and validity of a view at the kernel's
+// loop variables (0 on the view's size-1 axes).
+func (lw *lowerer) index(view *uop.UOp) (idx, valid *uop.UOp) {
+	st := lw.stOf[view]
+	idxs := make([]*uop.UOp, len(st.Shape()))
+	for i, n := range st.Shape() {
 		if n == 1 {
-			out[i] = uop.Index(0)
+			idxs[i] = uop.Index(0)
 		} else {
-			out[i] = lw.ranges[i]
+			idxs[i] = lw.ranges[i]
 		}
 	}
-	return out
+	return st.Index(idxs)
 }
 
-func (lw *lowerer) lower(u *uop.UOp) *uop.UOp {
-	if r, ok := lw.memo[u]; ok {
-		return r
-	}
-	var out *uop.UOp
-	switch u.Op {
-	case uop.LOAD:
-		st := lw.stOf[u.Src[1]]
-		idx, valid := st.Index(lw.idxs(st.Shape()))
-		src := []*uop.UOp{u.Src[0], idx}
-		if !(valid.Op == uop.CONST && uop.ConstInt(valid) == 1) {
-			src = append(src, valid)
-		}
-		out = uop.New(uop.LOAD, u.DType, src, nil)
-	case uop.STORE:
-		st := lw.stOf[u.Src[1]]
-		idx, _ := st.Index(lw.idxs(st.Shape()))
-		out = uop.New(uop.STORE, u.DType, []*uop.UOp{u.Src[0], idx, lw.lower(u.Src[2])}, nil)
-	case uop.CONST:
-		c := uop.New(uop.CONST, u.DType, nil, u.Arg)
-		out = c
-		if len(u.Src) == 1 {
-			st := lw.stOf[u.Src[0]]
-			_, valid := st.Index(lw.idxs(st.Shape()))
-			if !(valid.Op == uop.CONST && uop.ConstInt(valid) == 1) {
-				out = valid.Alu(uop.WHERE, c, uop.KConst(u.DType, 0))
+func alwaysTrue(u *uop.UOp) bool { return u.Op == uop.CONST && uop.ConstInt(u) == 1 }
+
+// rules lower a kernel AST: views become index arithmetic and validity
+// masks, and each reduce learns the loops it runs over.
+func (lw *lowerer) rules() *uop.Matcher {
+	return uop.NewMatcher(
+		uop.R(uop.P(uop.LOAD, uop.V("buf"), uop.P(uop.VIEW).N("view")), func(b *uop.Binds) *uop.UOp {
+			idx, valid := lw.index(b.Get("view"))
+			src := []*uop.UOp{b.Get("buf"), idx}
+			if !alwaysTrue(valid) {
+				src = append(src, valid)
 			}
-		}
-	case uop.REDUCE_AXIS:
-		src := []*uop.UOp{lw.lower(u.Src[0])}
-		src = append(src, lw.ranges[lw.k.NGlobal:]...)
-		out = uop.New(uop.REDUCE_AXIS, u.DType, src, uop.ReduceArg{Op: u.Arg.(uop.ReduceArg).Op})
-	default:
-		src := make([]*uop.UOp, len(u.Src))
-		for i, s := range u.Src {
-			src[i] = lw.lower(s)
-		}
-		out = uop.New(u.Op, u.DType, src, u.Arg)
-	}
-	lw.memo[u] = out
-	return out
+			return uop.New(uop.LOAD, b.U.DType, src, nil)
+		}),
+		uop.R(uop.P(uop.STORE, uop.V("buf"), uop.P(uop.VIEW).N("view"), uop.V("val")), func(b *uop.Binds) *uop.UOp {
+			idx, _ := lw.index(b.Get("view"))
+			return uop.New(uop.STORE, b.U.DType, []*uop.UOp{b.Get("buf"), idx, b.Get("val")}, nil)
+		}),
+		uop.R(uop.P(uop.CONST, uop.P(uop.VIEW).N("view")), func(b *uop.Binds) *uop.UOp {
+			c := uop.New(uop.CONST, b.U.DType, nil, b.U.Arg)
+			if _, valid := lw.index(b.Get("view")); !alwaysTrue(valid) {
+				return valid.Alu(uop.WHERE, c, uop.KConst(c.DType, 0))
+			}
+			return c
+		}),
+		uop.R(uop.P(uop.REDUCE_AXIS, uop.V("x")), func(b *uop.Binds) *uop.UOp {
+			src := append([]*uop.UOp{b.Get("x")}, lw.ranges[lw.k.NGlobal:]...)
+			return uop.New(uop.REDUCE_AXIS, b.U.DType, src, uop.ReduceArg{Op: b.U.Arg.(uop.ReduceArg).Op})
+		}),
+	)
 }
 
 // linearize orders the lowered graph into loops. Nodes go in the outermost

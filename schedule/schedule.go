@@ -1,8 +1,9 @@
 // Package schedule groups a lazy tensor graph into kernels and copies. It
 // decides where the graph must be realized into buffers (the fusion rules),
 // turns each kernel into an AST whose loads carry the views of the movement
-// ops above them, orders the work, and plans memory so intermediate buffers
-// are reused as soon as no later kernel reads them.
+// ops above them (rewrite rules that push views down to the loads), orders
+// the work, and plans memory so intermediate buffers are reused as soon as no
+// later kernel reads them.
 //
 // Fusion rules: elementwise ops and views fuse into their consumer; a reduce
 // fuses the elementwise work before and after it; a kernel breaks at a reduce
@@ -354,104 +355,94 @@ func (g *graph) build() *Schedule {
 	return s
 }
 
-// move is one movement op on the path from a kernel's root down to a leaf.
-type move struct {
-	op  uop.Op
-	arg any
-	up  *move
-}
-
-type lowering struct {
-	g       *graph
-	root    *uop.UOp
-	srcs    []*uop.UOp
-	global  map[*uop.UOp]*uop.UOp
-	reduced []int // the output shape of the kernel's reduce, nil without one
-	memo    map[lowerKey]*uop.UOp
-}
-
-type lowerKey struct {
-	u    *uop.UOp
-	path *move
-	post bool
-}
-
 // lowerKernel builds the AST of the kernel that computes r, and the leaves
-// it reads in DEFINE_GLOBAL order (from 1).
+// it reads in DEFINE_GLOBAL order (from 1). Leaves become loads of
+// contiguous views; then rewrite rules push every movement op down into the
+// views of the loads and constants under it.
 func (g *graph) lowerKernel(r *uop.UOp) (*uop.UOp, []*uop.UOp) {
-	lw := &lowering{g: g, root: r, global: map[*uop.UOp]*uop.UOp{}, memo: map[lowerKey]*uop.UOp{}}
+	if r.Numel() == 0 {
+		return nil, nil
+	}
 	val := r
 	if r.Op == uop.CONTIGUOUS {
 		val = r.Src[0]
 	}
+	var reduced []int // the output shape of the kernel's reduce
+	var srcs []*uop.UOp
+	subs := map[*uop.UOp]*uop.UOp{}
 	for _, n := range g.kernelNodes(r) {
-		if n.Op == uop.REDUCE_AXIS {
-			lw.reduced = n.Shape()
-			break
+		if n.Op == uop.REDUCE_AXIS && reduced == nil {
+			reduced = n.Shape()
+		}
+		for _, s := range n.Src {
+			if _, done := subs[s]; done || !g.leaf(s) {
+				continue
+			}
+			switch s.Op {
+			case uop.CONST:
+				subs[s] = uop.New(uop.CONST, s.DType, []*uop.UOp{view(shape.New(nil))}, s.Arg)
+			case uop.DEFINE_VAR:
+				subs[s] = s
+			default:
+				srcs = append(srcs, s)
+				dg := uop.New(uop.DEFINE_GLOBAL, s.DType, nil, len(srcs))
+				subs[s] = uop.New(uop.LOAD, s.DType, []*uop.UOp{dg, view(shape.New(s.Shape()))}, nil)
+			}
+		}
+	}
+	st := shape.New(r.Shape())
+	root := uop.Replace(val, subs)
+	if reduced != nil && !slices.Equal(reduced, r.Shape()) {
+		st = st.Reshape(reduced)
+		root = uop.New(uop.RESHAPE, root.DType, []*uop.UOp{root}, slices.Clone(reduced))
+	}
+	root = uop.GraphRewrite(root, pushViews(reduced))
+	for _, u := range uop.Toposort(root) {
+		if u.Op.IsMovement() {
+			panic(fmt.Sprintf("schedule: %v left in a kernel over %v (a fusion rule let through a view of a reduce)", u.Op, u.Src[0].Op))
 		}
 	}
 	out := uop.New(uop.DEFINE_GLOBAL, r.DType, nil, 0)
-	st := shape.New(r.Shape())
-	if lw.reduced != nil {
-		st = st.Reshape(lw.reduced)
-	}
-	if r.Numel() == 0 {
-		return nil, nil
-	}
-	store := uop.New(uop.STORE, dtype.Invalid, []*uop.UOp{out, view(st), lw.lower(val, nil, true)}, nil)
-	return uop.New(uop.SINK, dtype.Invalid, []*uop.UOp{store}, nil), lw.srcs
+	store := uop.New(uop.STORE, dtype.Invalid, []*uop.UOp{out, view(st), root}, nil)
+	return uop.New(uop.SINK, dtype.Invalid, []*uop.UOp{store}, nil), srcs
 }
 
 func view(st shape.ShapeTracker) *uop.UOp { return uop.New(uop.VIEW, dtype.Invalid, nil, st) }
 
-func (lw *lowering) leafView(base shape.ShapeTracker, path *move, post bool) shape.ShapeTracker {
-	st := base
-	for m := path; m != nil; m = m.up {
-		st = st.Apply(m.op, m.arg)
-	}
-	if post && lw.reduced != nil {
-		st = st.Reshape(lw.reduced)
-	}
-	return st
-}
-
-func (lw *lowering) lower(u *uop.UOp, path *move, post bool) *uop.UOp {
-	key := lowerKey{u, path, post}
-	if r, ok := lw.memo[key]; ok {
-		return r
-	}
-	var out *uop.UOp
-	switch {
-	case u.Op == uop.CONST:
-		st := lw.leafView(shape.New([]int{}), path, post)
-		out = uop.New(uop.CONST, u.DType, []*uop.UOp{view(st)}, u.Arg)
-	case u != lw.root && lw.g.leaf(u):
-		base := shape.New(u.Shape())
-		dg, ok := lw.global[u]
-		if !ok {
-			lw.srcs = append(lw.srcs, u)
-			dg = uop.New(uop.DEFINE_GLOBAL, u.DType, nil, len(lw.srcs))
-			lw.global[u] = dg
-		}
-		out = uop.New(uop.LOAD, u.DType, []*uop.UOp{dg, view(lw.leafView(base, path, post))}, nil)
-	case u.Op.IsMovement():
-		out = lw.lower(u.Src[0], &move{u.Op, u.Arg, path}, post)
-	case u.Op == uop.REDUCE_AXIS:
-		for m := path; m != nil; m = m.up {
-			if m.op != uop.RESHAPE {
-				panic(fmt.Sprintf("schedule: %v between a reduce and its kernel's output", m.op))
+// pushViews moves movement ops down through elementwise ops into the views
+// of loads and constants. Inside a kernel a reduce may only be reshaped, and
+// the kernel's root is reshaped to the reduce's shape (reduced), so the
+// reshapes above the reduce cancel out; the fusion rules guarantee that.
+func pushViews(reduced []int) *uop.Matcher {
+	moves := []uop.Op{uop.RESHAPE, uop.PERMUTE, uop.EXPAND, uop.PAD, uop.SHRINK, uop.FLIP}
+	elementwise := func(u *uop.UOp) bool { return u.Op.IsALU() || u.Op == uop.CAST || u.Op == uop.BITCAST }
+	return uop.NewMatcher(
+		uop.R(uop.POps(moves, uop.P(uop.LOAD, uop.V("buf"), uop.P(uop.VIEW).N("view"))), func(b *uop.Binds) *uop.UOp {
+			st := b.Get("view").Arg.(shape.ShapeTracker).Apply(b.U.Op, b.U.Arg)
+			return uop.New(uop.LOAD, b.U.DType, []*uop.UOp{b.Get("buf"), view(st)}, nil)
+		}),
+		uop.R(uop.POps(moves, uop.P(uop.CONST, uop.P(uop.VIEW).N("view")).N("c")), func(b *uop.Binds) *uop.UOp {
+			st := b.Get("view").Arg.(shape.ShapeTracker).Apply(b.U.Op, b.U.Arg)
+			return uop.New(uop.CONST, b.U.DType, []*uop.UOp{view(st)}, b.Get("c").Arg)
+		}),
+		uop.R(uop.POps(moves, (&uop.Pat{Cond: elementwise}).N("x")), func(b *uop.Binds) *uop.UOp {
+			x := b.Get("x")
+			src := make([]*uop.UOp, len(x.Src))
+			for i, s := range x.Src {
+				src[i] = uop.New(b.U.Op, s.DType, []*uop.UOp{s}, b.U.Arg)
 			}
-		}
-		out = uop.New(uop.REDUCE_AXIS, u.DType, []*uop.UOp{lw.lower(u.Src[0], nil, false)}, u.Arg)
-	case u.Op.IsALU() || u.Op == uop.CAST || u.Op == uop.BITCAST:
-		src := make([]*uop.UOp, len(u.Src))
-		for i, s := range u.Src {
-			src[i] = lw.lower(s, path, post)
-		}
-		out = uop.New(u.Op, u.DType, src, u.Arg)
-	default:
-		panic(fmt.Sprintf("schedule: cannot put %v in a kernel", u.Op))
-	}
-	lw.memo[key] = out
-	return out
+			return uop.New(x.Op, x.DType, src, x.Arg)
+		}),
+		uop.R(uop.P(uop.RESHAPE, uop.P(uop.RESHAPE, uop.V("x"))), func(b *uop.Binds) *uop.UOp {
+			return uop.New(uop.RESHAPE, b.U.DType, []*uop.UOp{b.Get("x")}, b.U.Arg)
+		}),
+		// Reshapes above a reduce compose (the outer one is rewritten last)
+		// into the reduce's own shape, which is no reshape at all.
+		uop.R(uop.P(uop.RESHAPE, uop.P(uop.REDUCE_AXIS).N("r")), func(b *uop.Binds) *uop.UOp {
+			if slices.Equal(b.U.Arg.([]int), reduced) {
+				return b.Get("r")
+			}
+			return nil
+		}),
+	)
 }

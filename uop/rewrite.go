@@ -208,7 +208,7 @@ func GraphRewrite(root *UOp, m *Matcher) *UOp {
 			}
 		}
 		if src != nil {
-			n = newWithDevice(u.Op, u.DType, src, u.Arg, u.Device)
+			n = New(u.Op, u.DType, src, u.Arg)
 		}
 		if x := m.Rewrite(n); x != nil {
 			n = rw(x)
@@ -242,7 +242,7 @@ func Replace(root *UOp, subs map[*UOp]*UOp) *UOp {
 		}
 		n := u
 		if src != nil {
-			n = newWithDevice(u.Op, u.DType, src, u.Arg, u.Device)
+			n = New(u.Op, u.DType, src, u.Arg)
 		}
 		memo[u] = n
 		return n

@@ -234,7 +234,13 @@ func symbolicRules() []Rule {
 			return u.vmin == u.vmax && u.Op != CONST && u.Op != LOAD && u.Op != DEFINE_ACC && u.Op != ASSIGN && u.Op != STORE && u.Device == ""
 		}}, func(b *Binds) *UOp { return New(CONST, b.U.DType, nil, ConstArg(b.U.DType, b.U.vmin)) }),
 		// Identities.
-		R(P(ADD, x, CV(0)), func(b *Binds) *UOp { return b.Get("x") }),
+		// x+0 is x for integers; for floats only x+(-0.0) is (-0.0 + 0.0 is +0.0).
+		R(P(ADD, x, CV(0).N("z")), func(b *Binds) *UOp {
+			if z := b.Get("z"); z.DType.IsFloat() && !math.Signbit(ConstFloat(z)) {
+				return nil
+			}
+			return b.Get("x")
+		}),
 		R(P(MUL, x, CV(1)), func(b *Binds) *UOp { return b.Get("x") }),
 		R(P(MUL, x, CV(0)).If(isIndexType), func(b *Binds) *UOp { return KConst(b.U.DType, 0) }),
 		R(P(IDIV, x, CV(1)), func(b *Binds) *UOp { return b.Get("x") }),
