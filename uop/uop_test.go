@@ -31,7 +31,7 @@ func TestInternTableForgetsDeadNodes(t *testing.T) {
 	before := Live()
 	func() {
 		for i := range 1000 {
-			_ = Index(int64(1_000_000 + i)).Alu(ADD, Index(1))
+			_ = Index(int64(1_000_000+i)).Alu(ADD, Index(1))
 		}
 	}()
 	for range 5 {
