@@ -18,6 +18,7 @@ package schedule
 import (
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/gograd/gograd/device"
 	"github.com/gograd/gograd/dtype"
@@ -396,7 +397,7 @@ func (g *graph) lowerKernel(r *uop.UOp) (*uop.UOp, []*uop.UOp) {
 		st = st.Reshape(reduced)
 		root = uop.New(uop.RESHAPE, root.DType, []*uop.UOp{root}, slices.Clone(reduced))
 	}
-	root = uop.GraphRewrite(root, pushViews(reduced))
+	root = uop.GraphRewrite(root, viewPusher(reduced))
 	for _, u := range uop.Toposort(root) {
 		if u.Op.IsMovement() {
 			panic(fmt.Sprintf("schedule: %v left in a kernel over %v (a fusion rule let through a view of a reduce)", u.Op, u.Src[0].Op))
@@ -405,6 +406,18 @@ func (g *graph) lowerKernel(r *uop.UOp) (*uop.UOp, []*uop.UOp) {
 	out := uop.New(uop.DEFINE_GLOBAL, r.DType, nil, 0)
 	store := uop.New(uop.STORE, dtype.Invalid, []*uop.UOp{out, view(st), root}, nil)
 	return uop.New(uop.SINK, dtype.Invalid, []*uop.UOp{store}, nil), srcs
+}
+
+var pushers sync.Map // reduce shape (as a string) -> *uop.Matcher
+
+// viewPusher returns the (cached) pushViews matcher for a reduce shape.
+func viewPusher(reduced []int) *uop.Matcher {
+	key := fmt.Sprint(reduced)
+	if m, ok := pushers.Load(key); ok {
+		return m.(*uop.Matcher)
+	}
+	m, _ := pushers.LoadOrStore(key, pushViews(reduced))
+	return m.(*uop.Matcher)
 }
 
 func view(st shape.ShapeTracker) *uop.UOp { return uop.New(uop.VIEW, dtype.Invalid, nil, st) }
