@@ -102,7 +102,9 @@ func FromBytes(raw []byte, dt DType, shape ...int) *Tensor {
 }
 
 // Scalar makes a 0-d tensor holding v.
-func Scalar[T Element](v T) *Tensor { return FromSlice([]T{v}, []int{}...) }
+func Scalar[T Element](v T) *Tensor {
+	return fromBytes("Scalar", sliceBytes([]T{v}), dtypeFor[T](), []int{}, "")
+}
 
 // Empty makes a tensor of float32 whose contents are unspecified (zero on
 // the devices gograd has).

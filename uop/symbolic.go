@@ -110,9 +110,26 @@ func typeBounds(dt dtype.DType) (int64, int64) {
 	return int64(dt.Min()), int64(dt.Max())
 }
 
-// bounds computes the range of an integer or bool kernel-level node.
+// bounds computes the range of an integer or bool kernel-level node. A
+// range that leaves the dtype's means the value may wrap around, so it
+// widens to the whole dtype.
 func bounds(u *UOp) (int64, int64) {
 	tlo, thi := typeBounds(u.DType)
+	lo, hi := opBounds(u, tlo, thi)
+	if lo < tlo || hi > thi || lo > hi {
+		return tlo, thi
+	}
+	return lo, hi
+}
+
+func satNeg(a int64) int64 {
+	if a == math.MinInt64 {
+		return math.MaxInt64
+	}
+	return -a
+}
+
+func opBounds(u *UOp, tlo, thi int64) (int64, int64) {
 	s := u.Src
 	switch u.Op {
 	case CONST:
@@ -132,7 +149,10 @@ func bounds(u *UOp) (int64, int64) {
 		if u.DType == dtype.Bool {
 			break
 		}
-		return -s[0].vmax, -s[0].vmin
+		if s[0].vmin == math.MinInt64 { // -MinInt64 wraps to itself
+			return tlo, thi
+		}
+		return satNeg(s[0].vmax), satNeg(s[0].vmin)
 	case MUL:
 		if u.DType == dtype.Bool {
 			break
