@@ -41,6 +41,7 @@ import (
 	"github.com/gograd/gograd/device"
 	_ "github.com/gograd/gograd/device/godev" // the GO device is always available
 	"github.com/gograd/gograd/dtype"
+	"github.com/gograd/gograd/schedule"
 	"github.com/gograd/gograd/uop"
 )
 
@@ -163,4 +164,23 @@ func shapeStr(s []int) string {
 		parts[i] = fmt.Sprint(v)
 	}
 	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+// Assign writes v (a tensor or a Go number, broadcast to t's shape and cast
+// to its dtype) into t's buffer when t is next realized, and returns t. t
+// must be realized (a buffer or a view of one); it is realized first if not.
+// Kernels in the same realize that read t's old contents run before the
+// write. Like an in-place op in PyTorch, graphs built earlier on t that are
+// realized later read the new contents.
+func (t *Tensor) Assign(v any) *Tensor {
+	if !schedule.IsBufferView(t.uop) {
+		t.Realize()
+	}
+	x := t.toTensor("Assign", v).Cast(t.DType())
+	shape := BroadcastShapes("Assign", t.uop.Shape(), x.uop.Shape())
+	if !slices.Equal(shape, t.uop.Shape()) {
+		panic(fmt.Sprintf("gograd: Assign: value of shape %v does not fit target %v", x.uop.Shape(), t.uop.Shape()))
+	}
+	t.uop = uop.New(uop.ASSIGN, t.DType(), []*uop.UOp{t.uop, x.expandTo(shape).uop}, nil)
+	return t
 }

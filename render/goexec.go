@@ -49,6 +49,9 @@ type GoKernel struct {
 	vec   *uop.UOp // the vector range, or nil
 	outer *uop.UOp // the outermost loop, split across workers when global
 	work  int64
+	// noAlias forbids loads that alias buffer memory: with several stores
+	// one may overwrite memory an in-place load still has to read.
+	noAlias bool
 	pool  sync.Pool
 }
 
@@ -95,6 +98,13 @@ func (k *GoKernel) analyze() {
 		}
 	}
 	k.work = work
+	stores := 0
+	for _, u := range k.uops {
+		if u.Op == uop.STORE {
+			stores++
+		}
+	}
+	k.noAlias = stores > 1
 	vecReduce := k.vec != nil && k.vec.Arg.(uop.RangeArg).Reduce
 	// Accumulator updates are fused into their ASSIGN.
 	for _, u := range k.uops {

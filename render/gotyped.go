@@ -273,8 +273,10 @@ func loadDirect[T any](b *builder, u *uop.UOp) {
 			lo, hi = b.intervalOf(valid)
 		}
 		switch {
-		case valid == nil && stride == 1:
+		case valid == nil && stride == 1 && !b.k.noAlias:
 			b.emit(func() { d.v = (*buf)[ir.s : ir.s+int64(inst.n)] })
+		case valid == nil && stride == 1:
+			b.emit(func() { copy(d.own[:inst.n], (*buf)[ir.s:ir.s+int64(inst.n)]) })
 		case valid == nil:
 			b.emit(func() { strided(d.own[:inst.n], *buf, ir.s, stride) })
 		default:

@@ -37,10 +37,10 @@ const (
 // Item is one unit of work: a kernel with its AST, or a copy.
 type Item struct {
 	Kind Kind
-	AST  *uop.UOp         // SINK(STORE(...)) for a kernel
-	Bufs []*device.Buffer // the output first, then the inputs by DEFINE_GLOBAL number
-	Out  *uop.UOp         // the lazy node this item realizes
-	Deps []int            // items whose output this one reads
+	AST  *uop.UOp         // SINK(STORE(...), ...) for a kernel
+	Bufs []*device.Buffer // the outputs (one per STORE), then the inputs by DEFINE_GLOBAL number
+	Outs []*uop.UOp       // the lazy nodes this item realizes, one per output
+	Deps []int            // items that must finish first
 }
 
 // Device returns the device the item runs on (its output's).
@@ -122,7 +122,11 @@ func (g *graph) kernelNodes(root *uop.UOp) []*uop.UOp {
 			return
 		}
 		out = append(out, u)
-		for _, s := range u.Src {
+		src := u.Src
+		if u.Op == uop.ASSIGN { // the target is written, not read
+			src = src[1:]
+		}
+		for _, s := range src {
 			visit(s)
 		}
 	}
@@ -254,13 +258,21 @@ func isWholeBuffer(u *uop.UOp) bool {
 	return st.Contiguous() && st.Size() == buf.Size
 }
 
-// build makes the items in dependency order and plans their buffers.
+// pending is an item being built: the nodes it realizes and the leaves it reads.
+type pending struct {
+	kind  Kind
+	ast   *uop.UOp
+	outs  []*uop.UOp // realized nodes, one per output
+	srcs  []*uop.UOp // the leaves behind the inputs, by DEFINE_GLOBAL number
+	after map[int]bool
+	gone  bool // merged into another item
+}
+
+// build makes the items, orders them (sources first, and readers of a
+// buffer's old contents before an ASSIGN overwrites it), merges independent
+// elementwise kernels of one shape into multi-output kernels, and plans
+// buffers so that intermediates are reused once their last reader has run.
 func (g *graph) build() *Schedule {
-	s := &Schedule{Views: map[*uop.UOp]*uop.UOp{}}
-	type pending struct {
-		item *Item
-		srcs []*uop.UOp // the leaves behind Bufs[1:]
-	}
 	var items []*pending
 	itemOf := map[*uop.UOp]int{}
 	var visit func(r *uop.UOp)
@@ -269,17 +281,16 @@ func (g *graph) build() *Schedule {
 			return
 		}
 		itemOf[r] = -1
-		var p *pending
+		p := &pending{kind: Kernel, outs: []*uop.UOp{r}, after: map[int]bool{}}
 		if r.Op == uop.COPY {
-			p = &pending{item: &Item{Kind: Copy, Out: r}, srcs: []*uop.UOp{r.Src[0]}}
+			p.kind, p.srcs = Copy, []*uop.UOp{r.Src[0]}
 		} else {
-			ast, srcs := g.lowerKernel(r)
-			p = &pending{item: &Item{Kind: Kernel, AST: ast, Out: r}, srcs: srcs}
+			p.ast, p.srcs = g.lowerKernel(r)
 		}
 		for _, src := range p.srcs {
 			if g.realize[src] {
 				visit(src)
-				p.item.Deps = append(p.item.Deps, itemOf[src])
+				p.after[itemOf[src]] = true
 			}
 		}
 		itemOf[r] = len(items)
@@ -290,17 +301,227 @@ func (g *graph) build() *Schedule {
 			visit(t)
 		}
 	}
-	// Plan memory: a buffer whose last reader has run is free for a later
-	// output of the same device, type and size.
-	lastUse := map[*uop.UOp]int{}
-	for i, p := range items {
-		for _, src := range p.srcs {
-			lastUse[src] = i
+	// An ASSIGN overwrites its target's buffer: whoever reads the old
+	// contents runs first.
+	for a, pa := range items {
+		if pa.outs[0].Op != uop.ASSIGN {
+			continue
+		}
+		target, _ := ViewOf(pa.outs[0].Src[0])
+		for x, px := range items {
+			if x == a {
+				continue
+			}
+			for _, src := range px.srcs {
+				if src.Op == uop.BUFFER && src.Arg.(*device.Buffer) == target {
+					pa.after[x] = true
+					if px.after[a] {
+						panic("schedule: a kernel reads both the old and the new contents of an assigned buffer")
+					}
+				}
+			}
 		}
 	}
+	order := orderItems(items)
+	order = g.mergeKernels(items, order)
+	return g.planMemory(items, order)
+}
+
+// orderItems sorts items so every item comes after those in its after set,
+// keeping the discovery order otherwise.
+func orderItems(items []*pending) []int {
+	done := make([]bool, len(items))
+	var order []int
+	var visit func(i int)
+	visiting := make([]bool, len(items))
+	visit = func(i int) {
+		if done[i] {
+			return
+		}
+		if visiting[i] {
+			panic("schedule: cyclic dependency between kernels (an ASSIGN read both before and after)")
+		}
+		visiting[i] = true
+		preds := make([]int, 0, len(items[i].after))
+		for p := range items[i].after {
+			preds = append(preds, p)
+		}
+		slices.Sort(preds)
+		for _, p := range preds {
+			visit(p)
+		}
+		done[i] = true
+		order = append(order, i)
+	}
+	for i := range items {
+		visit(i)
+	}
+	return order
+}
+
+// elementwiseShape returns the store shape of a kernel without a reduce, or nil.
+func elementwiseShape(p *pending) []int {
+	if p.kind != Kernel || p.ast == nil {
+		return nil
+	}
+	for _, u := range uop.Toposort(p.ast) {
+		if u.Op == uop.REDUCE_AXIS {
+			return nil
+		}
+	}
+	return p.ast.Src[0].Src[1].Arg.(shape.ShapeTracker).Shape()
+}
+
+// writes returns the buffer nodes an item's outputs overwrite in place.
+func writes(p *pending) []*uop.UOp {
+	var w []*uop.UOp
+	for _, o := range p.outs {
+		if o.Op == uop.ASSIGN {
+			w = append(w, o.Src[0])
+		}
+	}
+	return w
+}
+
+// mergeKernels folds an elementwise kernel into an earlier one of the same
+// device and shape when nothing orders one after the other and they touch
+// no buffer the other writes (except in place, through the same view), so
+// an optimizer step updating a parameter and its moments is one kernel.
+func (g *graph) mergeKernels(items []*pending, order []int) []int {
+	pos := make([]int, len(items))
+	for k, i := range order {
+		pos[i] = k
+	}
+	for kj, j := range order {
+		pj := items[j]
+		sj := elementwiseShape(pj)
+		if sj == nil || len(pj.outs) != 1 {
+			continue
+		}
+		for ki := 0; ki < kj; ki++ {
+			i := order[ki]
+			pi := items[i]
+			if pi.gone || !slices.Equal(elementwiseShape(pi), sj) || pi.outs[0].Device != pj.outs[0].Device {
+				continue
+			}
+			// Everything j waits for must be done before i runs; an order
+			// between i and j themselves can only be an in-place read, which
+			// sameViewIO allows when the loop reads what it writes.
+			ok := true
+			for p := range pj.after {
+				ok = ok && (p == i || pos[p] < ki)
+			}
+			if ok && !g.sameViewIO(pi, pj) {
+				ok = false
+			}
+			if !ok {
+				continue
+			}
+			g.merge(pi, pj)
+			pj.gone = true
+			for _, x := range items {
+				if x.after[j] {
+					delete(x.after, j)
+					x.after[i] = true
+				}
+			}
+			break
+		}
+	}
+	var out []int
+	for _, i := range order {
+		if !items[i].gone {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// sameViewIO reports whether kernels a and b can share a loop: neither reads
+// a buffer the other writes, except through exactly the view it is written.
+func (g *graph) sameViewIO(a, b *pending) bool {
+	check := func(w, r *pending) bool {
+		for _, wb := range writes(w) {
+			buf, st := ViewOf(wb)
+			for _, u := range uop.Toposort(r.ast) {
+				if u.Op != uop.LOAD || u.Src[0].Op != uop.DEFINE_GLOBAL {
+					continue
+				}
+				n := u.Src[0].Arg.(int) - len(r.outs)
+				if n < 0 {
+					continue
+				}
+				src := r.srcs[n]
+				if src.Op == uop.BUFFER && src.Arg.(*device.Buffer) == buf && u.Src[1].Arg.(shape.ShapeTracker).Key() != st.Key() {
+					return false
+				}
+			}
+		}
+		for _, o := range w.outs {
+			if slices.Contains(r.srcs, o) {
+				return false
+			}
+		}
+		return true
+	}
+	return check(a, b) && check(b, a)
+}
+
+// merge adds b's outputs and stores to kernel a, renumbering the globals:
+// outputs first, then inputs, shared inputs once.
+func (g *graph) merge(a, b *pending) {
+	outs := append(slices.Clone(a.outs), b.outs...)
+	var srcs []*uop.UOp
+	index := map[*uop.UOp]int{}
+	for _, s := range append(slices.Clone(a.srcs), b.srcs...) {
+		if _, ok := index[s]; !ok {
+			index[s] = len(outs) + len(srcs)
+			srcs = append(srcs, s)
+		}
+	}
+	renumber := func(p *pending, firstOut int) []*uop.UOp {
+		subs := map[*uop.UOp]*uop.UOp{}
+		for _, u := range uop.Toposort(p.ast) {
+			if u.Op != uop.DEFINE_GLOBAL {
+				continue
+			}
+			n := u.Arg.(int)
+			if n < len(p.outs) {
+				n += firstOut
+			} else {
+				n = index[p.srcs[n-len(p.outs)]]
+			}
+			subs[u] = uop.New(uop.DEFINE_GLOBAL, u.DType, nil, n)
+		}
+		return uop.Replace(p.ast, subs).Src
+	}
+	stores := append(renumber(a, 0), renumber(b, len(a.outs))...)
+	a.ast = uop.New(uop.SINK, dtype.Invalid, stores, nil)
+	a.outs, a.srcs = outs, srcs
+	for p := range b.after {
+		a.after[p] = true
+	}
+}
+
+// planMemory gives every output a buffer (an ASSIGN writes its target's) and
+// returns the schedule.
+func (g *graph) planMemory(items []*pending, order []int) *Schedule {
+	s := &Schedule{Views: map[*uop.UOp]*uop.UOp{}}
 	isTarget := map[*uop.UOp]bool{}
 	for _, t := range g.targets {
 		isTarget[t] = true
+	}
+	lastUse := map[*uop.UOp]int{}
+	for k, i := range order {
+		for _, src := range items[i].srcs {
+			lastUse[src] = k
+		}
+	}
+	releaseAt := map[int][]*uop.UOp{}
+	for r, k := range lastUse {
+		if g.realize[r] && !isTarget[r] && r.Op != uop.ASSIGN {
+			releaseAt[k] = append(releaseAt[k], r)
+		}
 	}
 	type key struct {
 		dev  string
@@ -309,24 +530,29 @@ func (g *graph) build() *Schedule {
 	}
 	free := map[key][]*device.Buffer{}
 	bufOf := map[*uop.UOp]*device.Buffer{}
-	releaseAt := map[int][]*uop.UOp{}
-	for r, i := range lastUse {
-		if g.realize[r] && !isTarget[r] {
-			releaseAt[i] = append(releaseAt[i], r)
+	itemIndex := map[*uop.UOp]int{}
+	for k, i := range order {
+		p := items[i]
+		var bufs []*device.Buffer
+		for _, r := range p.outs {
+			var out *device.Buffer
+			switch {
+			case r.Op == uop.ASSIGN:
+				out, _ = ViewOf(r.Src[0])
+			default:
+				dev := device.MustGet(r.Device)
+				kk := key{dev.Name, r.DType, r.Numel()}
+				if fl := free[kk]; len(fl) > 0 && !isTarget[r] {
+					out, free[kk] = fl[len(fl)-1], fl[:len(fl)-1]
+				} else {
+					out = device.NewBuffer(dev, r.DType, r.Numel())
+				}
+			}
+			bufOf[r] = out
+			itemIndex[r] = len(s.Items)
+			bufs = append(bufs, out)
 		}
-	}
-	for i, p := range items {
-		r := p.item.Out
-		dev := device.MustGet(r.Device)
-		k := key{dev.Name, r.DType, r.Numel()}
-		var out *device.Buffer
-		if fl := free[k]; len(fl) > 0 && !isTarget[r] {
-			out, free[k] = fl[len(fl)-1], fl[:len(fl)-1]
-		} else {
-			out = device.NewBuffer(dev, r.DType, r.Numel())
-		}
-		bufOf[r] = out
-		bufs := []*device.Buffer{out}
+		it := &Item{Kind: p.kind, AST: p.ast, Outs: p.outs}
 		for _, src := range p.srcs {
 			switch {
 			case src.Op == uop.BUFFER:
@@ -338,18 +564,29 @@ func (g *graph) build() *Schedule {
 				bufs = append(bufs, b)
 			}
 		}
-		p.item.Bufs = bufs
-		s.Items = append(s.Items, p.item)
-		for _, dead := range releaseAt[i] {
+		for d := range p.after {
+			for _, o := range items[d].outs {
+				if idx, ok := itemIndex[o]; ok && !slices.Contains(it.Deps, idx) {
+					it.Deps = append(it.Deps, idx)
+				}
+			}
+		}
+		slices.Sort(it.Deps)
+		it.Bufs = bufs
+		s.Items = append(s.Items, it)
+		for _, dead := range releaseAt[k] {
 			b := bufOf[dead]
 			kk := key{b.Dev.Name, b.DType, b.Size}
 			free[kk] = append(free[kk], b)
 		}
 	}
 	for _, t := range g.targets {
-		if b, ok := bufOf[t]; ok {
-			s.Views[t] = uop.Buffer(b).Reshape(t.Shape())
-		} else {
+		switch {
+		case t.Op == uop.ASSIGN:
+			s.Views[t] = t.Src[0]
+		case bufOf[t] != nil:
+			s.Views[t] = uop.Buffer(bufOf[t]).Reshape(t.Shape())
+		default:
 			s.Views[t] = t
 		}
 	}
@@ -365,8 +602,13 @@ func (g *graph) lowerKernel(r *uop.UOp) (*uop.UOp, []*uop.UOp) {
 		return nil, nil
 	}
 	val := r
-	if r.Op == uop.CONTIGUOUS {
+	st := shape.New(r.Shape())
+	switch r.Op {
+	case uop.CONTIGUOUS:
 		val = r.Src[0]
+	case uop.ASSIGN:
+		val = r.Src[1]
+		_, st = ViewOf(r.Src[0])
 	}
 	var reduced []int // the output shape of the kernel's reduce
 	var srcs []*uop.UOp
@@ -375,7 +617,11 @@ func (g *graph) lowerKernel(r *uop.UOp) (*uop.UOp, []*uop.UOp) {
 		if n.Op == uop.REDUCE_AXIS && reduced == nil {
 			reduced = n.Shape()
 		}
-		for _, s := range n.Src {
+		src := n.Src
+		if n == r && r.Op == uop.ASSIGN {
+			src = src[1:]
+		}
+		for _, s := range src {
 			if _, done := subs[s]; done || !g.leaf(s) {
 				continue
 			}
@@ -387,11 +633,14 @@ func (g *graph) lowerKernel(r *uop.UOp) (*uop.UOp, []*uop.UOp) {
 			default:
 				srcs = append(srcs, s)
 				dg := uop.New(uop.DEFINE_GLOBAL, s.DType, nil, len(srcs))
-				subs[s] = uop.New(uop.LOAD, s.DType, []*uop.UOp{dg, view(shape.New(s.Shape()))}, nil)
+				base := shape.New(s.Shape())
+				if s.Op == uop.ASSIGN { // its value lives in the target's view
+					_, base = ViewOf(s.Src[0])
+				}
+				subs[s] = uop.New(uop.LOAD, s.DType, []*uop.UOp{dg, view(base)}, nil)
 			}
 		}
 	}
-	st := shape.New(r.Shape())
 	root := uop.Replace(val, subs)
 	if reduced != nil && !slices.Equal(reduced, r.Shape()) {
 		st = st.Reshape(reduced)
