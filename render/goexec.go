@@ -52,7 +52,7 @@ type GoKernel struct {
 	// noAlias forbids loads that alias buffer memory: with several stores
 	// one may overwrite memory an in-place load still has to read.
 	noAlias bool
-	pool  sync.Pool
+	pool    sync.Pool
 }
 
 // Go compiles a linear program into a GoKernel.
