@@ -68,6 +68,11 @@ const (
 // Tensor is a lazy n-dimensional array on a device.
 type Tensor struct {
 	uop *uop.UOp
+
+	// Grad is the gradient Backward computed for a tensor marked with
+	// RequiresGrad(true); lazy until realized.
+	Grad         *Tensor
+	requiresGrad bool
 }
 
 func fromUOp(u *uop.UOp) *Tensor { return &Tensor{uop: u} }

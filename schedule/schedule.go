@@ -53,9 +53,10 @@ type Schedule struct {
 	Views map[*uop.UOp]*uop.UOp
 }
 
-// IsBufferView reports whether u is a realized buffer under movement ops only.
+// IsBufferView reports whether u is a realized buffer under movement ops
+// (and DETACH) only.
 func IsBufferView(u *uop.UOp) bool {
-	for u.Op.IsMovement() {
+	for u.Op.IsMovement() || u.Op == uop.DETACH {
 		u = u.Src[0]
 	}
 	return u.Op == uop.BUFFER
@@ -64,8 +65,10 @@ func IsBufferView(u *uop.UOp) bool {
 // ViewOf returns the buffer and tracker of a buffer view.
 func ViewOf(u *uop.UOp) (*device.Buffer, shape.ShapeTracker) {
 	var moves []*uop.UOp
-	for u.Op.IsMovement() {
-		moves = append(moves, u)
+	for u.Op.IsMovement() || u.Op == uop.DETACH {
+		if u.Op != uop.DETACH {
+			moves = append(moves, u)
+		}
 		u = u.Src[0]
 	}
 	buf := u.Arg.(*device.Buffer)
@@ -193,6 +196,7 @@ func (g *graph) addRealize() bool {
 	candidate := func(u *uop.UOp) bool { return !g.realize[u] && !g.leaf(u) }
 	hasReduce := map[*uop.UOp]bool{}
 	unsafe := map[*uop.UOp]bool{}
+	chain := g.storeChains()
 	for _, n := range g.nodes {
 		if g.leaf(n) && !g.realize[n] {
 			continue
@@ -201,9 +205,14 @@ func (g *graph) addRealize() bool {
 			if !candidate(s) {
 				continue
 			}
-			// A reduce's result may only be reshaped inside its kernel.
-			if (n.Op == uop.REDUCE_AXIS || (n.Op.IsMovement() && n.Op != uop.RESHAPE)) && g.contains(s, isReduce, hasReduce) {
-				g.realize[s] = true
+			// A reduce's result may only be reshaped inside its kernel (or
+			// permuted and flipped on its way to the kernel's output, which
+			// the store's view absorbs). Its elementwise consumers are cheap
+			// to recompute, so the reduce itself is what gets realized.
+			if (n.Op == uop.REDUCE_AXIS || (n.Op.IsMovement() && n.Op != uop.RESHAPE && !chain[n])) && g.contains(s, isReduce, hasReduce) {
+				for _, r := range g.topReduces(s) {
+					g.realize[r] = true
+				}
 				return true
 			}
 			// A pad is pushed down to the loads; it must not cross an op
@@ -242,6 +251,59 @@ func (g *graph) addRealize() bool {
 		}
 	}
 	return false
+}
+
+// topReduces returns the reduces in u's in-kernel subgraph that no other
+// reduce there consumes.
+func (g *graph) topReduces(u *uop.UOp) []*uop.UOp {
+	var out []*uop.UOp
+	seen := map[*uop.UOp]bool{}
+	var visit func(n *uop.UOp)
+	visit = func(n *uop.UOp) {
+		if seen[n] || g.leaf(n) {
+			return
+		}
+		seen[n] = true
+		if n.Op == uop.REDUCE_AXIS {
+			out = append(out, n)
+			return
+		}
+		for _, s := range n.Src {
+			visit(s)
+		}
+	}
+	visit(u)
+	return out
+}
+
+// storeMoves are the movement ops a kernel's store view can take over.
+func storeMove(op uop.Op) bool { return op == uop.PERMUTE || op == uop.RESHAPE || op == uop.FLIP }
+
+// storeChains marks, for every realized node, the chain of reshapes,
+// permutes and flips from it down to a reduce (each link read only by the
+// one above): the kernel stores the reduce through the inverse view instead.
+func (g *graph) storeChains() map[*uop.UOp]bool {
+	chain := map[*uop.UOp]bool{}
+	for _, r := range g.nodes {
+		if !g.realize[r] || r.Op == uop.COPY || r.Op == uop.ASSIGN {
+			continue
+		}
+		var links []*uop.UOp
+		u := r
+		if u.Op == uop.CONTIGUOUS {
+			u = u.Src[0]
+		}
+		for storeMove(u.Op) && (u == r || len(g.children[u]) == 1) && !g.leaf(u.Src[0]) {
+			links = append(links, u)
+			u = u.Src[0]
+		}
+		if u.Op == uop.REDUCE_AXIS && (u == r || len(g.children[u]) == 1) {
+			for _, l := range links {
+				chain[l] = true
+			}
+		}
+	}
+	return chain
 }
 
 func sameLoops(a, b *uop.UOp) bool {
@@ -610,6 +672,26 @@ func (g *graph) lowerKernel(r *uop.UOp) (*uop.UOp, []*uop.UOp) {
 		val = r.Src[1]
 		_, st = ViewOf(r.Src[0])
 	}
+	// Reshapes, permutes and flips between the output and a reduce become
+	// the store's view: the reduce's element i goes where the ops send it.
+	if chain := g.storeChains(); chain[val] {
+		for chain[val] {
+			switch val.Op {
+			case uop.PERMUTE:
+				order := val.Arg.([]int)
+				inv := make([]int, len(order))
+				for i, o := range order {
+					inv[o] = i
+				}
+				st = st.Permute(inv)
+			case uop.RESHAPE:
+				st = st.Reshape(val.Src[0].Shape())
+			case uop.FLIP:
+				st = st.Flip(val.Arg.([]bool))
+			}
+			val = val.Src[0]
+		}
+	}
 	var reduced []int // the output shape of the kernel's reduce
 	var srcs []*uop.UOp
 	subs := map[*uop.UOp]*uop.UOp{}
@@ -642,7 +724,7 @@ func (g *graph) lowerKernel(r *uop.UOp) (*uop.UOp, []*uop.UOp) {
 		}
 	}
 	root := uop.Replace(val, subs)
-	if reduced != nil && !slices.Equal(reduced, r.Shape()) {
+	if reduced != nil && !slices.Equal(reduced, val.Shape()) {
 		st = st.Reshape(reduced)
 		root = uop.New(uop.RESHAPE, root.DType, []*uop.UOp{root}, slices.Clone(reduced))
 	}
@@ -695,6 +777,7 @@ func pushViews(reduced []int) *uop.Matcher {
 			}
 			return uop.New(x.Op, x.DType, src, x.Arg)
 		}),
+		uop.R(uop.P(uop.DETACH, uop.V("x")), func(b *uop.Binds) *uop.UOp { return b.Get("x") }),
 		uop.R(uop.P(uop.RESHAPE, uop.P(uop.RESHAPE, uop.V("x"))), func(b *uop.Binds) *uop.UOp {
 			return uop.New(uop.RESHAPE, b.U.DType, []*uop.UOp{b.Get("x")}, b.U.Arg)
 		}),

@@ -1,0 +1,166 @@
+package gograd
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/gograd/gograd/uop"
+)
+
+// The gradient rules, one per primitive op: given a node u and the gradient g
+// of the loss with respect to u (same shape and dtype as u), gradOf returns
+// the gradient with respect to each source (nil where none flows). Every
+// Tensor method differentiates through these alone.
+func gradOf(u, g *uop.UOp) []*uop.UOp {
+	s := u.Src
+	switch u.Op {
+	case uop.ADD:
+		return []*uop.UOp{g, g}
+	case uop.MUL:
+		return []*uop.UOp{g.Alu(uop.MUL, s[1]), g.Alu(uop.MUL, s[0])}
+	case uop.NEG:
+		return []*uop.UOp{g.Alu(uop.NEG)}
+	case uop.RECIP: // d(1/x) = -1/x^2
+		return []*uop.UOp{g.Alu(uop.MUL, u.Alu(uop.MUL, u)).Alu(uop.NEG)}
+	case uop.SQRT: // d sqrt(x) = 1/(2 sqrt(x))
+		return []*uop.UOp{g.Alu(uop.MUL, u.Alu(uop.MUL, like(u, 2)).Alu(uop.RECIP))}
+	case uop.EXP2: // d 2^x = 2^x ln 2
+		return []*uop.UOp{g.Alu(uop.MUL, u.Alu(uop.MUL, like(u, math.Ln2)))}
+	case uop.LOG2: // d log2(x) = 1/(x ln 2)
+		return []*uop.UOp{g.Alu(uop.MUL, s[0].Alu(uop.MUL, like(u, math.Ln2)).Alu(uop.RECIP))}
+	case uop.SIN: // d sin(x) = cos(x) = sin(pi/2 - x)
+		return []*uop.UOp{g.Alu(uop.MUL, like(u, math.Pi/2).Alu(uop.ADD, s[0].Alu(uop.NEG)).Alu(uop.SIN))}
+	case uop.MAX: // to the larger; a tie splits it
+		half := func(a, b *uop.UOp) *uop.UOp {
+			w := b.Alu(uop.CMPLT, a).Alu(uop.WHERE, like(g, 1), a.Alu(uop.CMPNE, b).Alu(uop.WHERE, like(g, 0), like(g, 0.5)))
+			return g.Alu(uop.MUL, w)
+		}
+		return []*uop.UOp{half(s[0], s[1]), half(s[1], s[0])}
+	case uop.WHERE:
+		zero := like(g, 0)
+		return []*uop.UOp{nil, s[0].Alu(uop.WHERE, g, zero), s[0].Alu(uop.WHERE, zero, g)}
+	case uop.CAST:
+		if s[0].DType.IsFloat() {
+			return []*uop.UOp{g.Cast(s[0].DType)}
+		}
+		return []*uop.UOp{nil}
+	case uop.REDUCE_AXIS:
+		arg := u.Arg.(uop.ReduceArg)
+		ge := g.Expand(s[0].Shape())
+		switch arg.Op {
+		case uop.ADD:
+			return []*uop.UOp{ge}
+		case uop.MAX: // shared equally by the elements that hit the maximum
+			hit := s[0].Alu(uop.CMPNE, u.Expand(s[0].Shape())).Alu(uop.WHERE, like(s[0], 0), like(s[0], 1))
+			count := hit.Reduce(uop.ADD, arg.Axes...).Expand(s[0].Shape())
+			return []*uop.UOp{ge.Alu(uop.MUL, hit).Alu(uop.MUL, count.Alu(uop.RECIP))}
+		case uop.MUL:
+			return []*uop.UOp{ge.Alu(uop.MUL, u.Expand(s[0].Shape())).Alu(uop.MUL, s[0].Alu(uop.RECIP))}
+		}
+	case uop.RESHAPE:
+		return []*uop.UOp{g.Reshape(s[0].Shape())}
+	case uop.PERMUTE:
+		order := u.Arg.([]int)
+		inv := make([]int, len(order))
+		for i, o := range order {
+			inv[o] = i
+		}
+		return []*uop.UOp{g.Permute(inv)}
+	case uop.EXPAND:
+		var axes []int
+		for i, d := range s[0].Shape() {
+			if d != u.Shape()[i] {
+				axes = append(axes, i)
+			}
+		}
+		if len(axes) == 0 {
+			return []*uop.UOp{g}
+		}
+		return []*uop.UOp{g.Reduce(uop.ADD, axes...)}
+	case uop.PAD:
+		b := make([][2]int, len(s[0].Shape()))
+		for i, p := range u.Arg.([][2]int) {
+			b[i] = [2]int{p[0], p[0] + s[0].Shape()[i]}
+		}
+		return []*uop.UOp{g.Shrink(b)}
+	case uop.SHRINK:
+		p := make([][2]int, len(s[0].Shape()))
+		for i, b := range u.Arg.([][2]int) {
+			p[i] = [2]int{b[0], s[0].Shape()[i] - b[1]}
+		}
+		return []*uop.UOp{g.Pad(p)}
+	case uop.FLIP:
+		return []*uop.UOp{g.Flip(u.Arg.([]bool))}
+	case uop.CONTIGUOUS:
+		return []*uop.UOp{g}
+	case uop.COPY:
+		return []*uop.UOp{uop.New(uop.COPY, g.DType, []*uop.UOp{g}, s[0].Device)}
+	}
+	// No gradient: comparisons, integer and bitwise ops, TRUNC, BITCAST,
+	// DETACH, ASSIGN, and the leaves.
+	return make([]*uop.UOp, len(s))
+}
+
+// like returns a constant v with u's shape, dtype and device.
+func like(u *uop.UOp, v float64) *uop.UOp {
+	ones := make([]int, len(u.Shape()))
+	for i := range ones {
+		ones[i] = 1
+	}
+	return uop.Const(u.Device, u.DType, v).Reshape(ones).Expand(u.Shape())
+}
+
+// computeGradient returns the gradient of root (whose own gradient is
+// rootGrad) with respect to each target node; nil where root does not
+// depend on a target.
+func computeGradient(root, rootGrad *uop.UOp, targets []*uop.UOp) []*uop.UOp {
+	order := uop.Toposort(root)
+	isTarget := map[*uop.UOp]bool{}
+	for _, t := range targets {
+		isTarget[t] = true
+	}
+	// Only nodes between a target and the root carry gradient.
+	onPath := map[*uop.UOp]bool{}
+	for _, u := range order {
+		if isTarget[u] {
+			onPath[u] = true
+			continue
+		}
+		if u.Op == uop.DETACH {
+			continue
+		}
+		for _, s := range u.Src {
+			if onPath[s] {
+				onPath[u] = true
+				break
+			}
+		}
+	}
+	grads := map[*uop.UOp]*uop.UOp{root: rootGrad}
+	for i := len(order) - 1; i >= 0; i-- {
+		u := order[i]
+		g := grads[u]
+		if g == nil || !onPath[u] || len(u.Src) == 0 {
+			continue
+		}
+		for k, sg := range gradOf(u, g) {
+			s := u.Src[k]
+			if sg == nil || !onPath[s] {
+				continue
+			}
+			if !slices.Equal(sg.Shape(), s.Shape()) {
+				panic(fmt.Sprintf("gograd: gradient of %v has shape %v for a source of shape %v", u.Op, sg.Shape(), s.Shape()))
+			}
+			if old := grads[s]; old != nil {
+				sg = old.Alu(uop.ADD, sg)
+			}
+			grads[s] = sg
+		}
+	}
+	out := make([]*uop.UOp, len(targets))
+	for i, t := range targets {
+		out[i] = grads[t]
+	}
+	return out
+}
