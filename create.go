@@ -280,3 +280,18 @@ func RandInt(lo, hi int, shape ...int) *Tensor {
 	rngMu.Unlock()
 	return FromSlice(out, shape...)
 }
+
+// FromBytesShared makes a tensor of dtype dt that uses raw as its memory
+// when the default device keeps buffers in host memory (GO), and copies it
+// otherwise. keep is held alive as long as the tensor's buffer is (a memory
+// mapping, say). raw must stay valid and is written to if the tensor is
+// assigned to.
+func FromBytesShared(raw []byte, keep any, dt DType, shape ...int) *Tensor {
+	checkShape("FromBytesShared", shape)
+	n := uop.Prod(shape)
+	if n*dt.Size() != len(raw) {
+		panic(fmt.Sprintf("gograd: FromBytesShared: %d bytes of %s do not fill shape %v", len(raw), dt, shape))
+	}
+	d := device.MustGet(resolveDevice(nil))
+	return fromUOp(uop.Buffer(device.NewBufferOn(d, dt, n, raw, keep)).Reshape(shape))
+}

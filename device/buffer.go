@@ -23,6 +23,7 @@ type Buffer struct {
 	once sync.Once
 	mem  Mem
 	err  error
+	keep any // what borrowed memory belongs to, kept alive with the buffer
 }
 
 // NewBuffer returns an unallocated buffer.
@@ -163,3 +164,20 @@ func MemUsed() (current, peakBytes int64) { return allocated.Load(), peak.Load()
 
 // ResetPeak sets the peak to the current usage.
 func ResetPeak() { peak.Store(allocated.Load()) }
+
+// NewBufferOn wraps existing host memory (raw, exactly the buffer's bytes)
+// as a buffer of a host device without copying it: for memory-mapped model
+// files. keep is held as long as the buffer lives (the mapping, say). Other
+// devices copy raw in.
+func NewBufferOn(dev *Device, dt dtype.DType, size int, raw []byte, keep any) *Buffer {
+	b := NewBuffer(dev, dt, size)
+	if len(raw) != b.Nbytes() {
+		panic(fmt.Sprintf("device: %d bytes for a buffer of %d", len(raw), b.Nbytes()))
+	}
+	if _, host := dev.rt.(HostMemory); host {
+		b.once.Do(func() { b.mem, b.keep = raw, keep })
+		return b
+	}
+	b.CopyIn(raw)
+	return b
+}
