@@ -83,10 +83,27 @@ func (t *Tensor) toTensor(op string, x any) *Tensor {
 	return fromUOp(uop.Const(t.Device(), dt, x))
 }
 
+// resultType is PyTorch's dtype for two tensor operands: a 0-d tensor
+// next to one with axes decides only when its category (bool < integer <
+// float) is higher, as a Go number does; otherwise the types promote.
+func resultType(a, b *Tensor) DType {
+	if za, zb := a.Ndim() == 0, b.Ndim() == 0; za != zb {
+		d, z := a.DType(), b.DType()
+		if za {
+			d, z = z, d
+		}
+		if category(z) > category(d) {
+			return z
+		}
+		return d
+	}
+	return dtype.Promote(a.DType(), b.DType())
+}
+
 // broadcast returns t and x with a common shape and dtype.
 func (t *Tensor) broadcast(op string, x any) (*Tensor, *Tensor) {
 	y := t.toTensor(op, x)
-	dt := dtype.Promote(t.DType(), y.DType())
+	dt := resultType(t, y)
 	if _, scalar := x.(*Tensor); !scalar {
 		dt = y.DType()
 	}
@@ -151,12 +168,18 @@ func (t *Tensor) Div(x any) *Tensor {
 func (t *Tensor) FloorDiv(x any) *Tensor {
 	a, b := t.broadcast("FloorDiv", x)
 	if a.DType().IsFloat() {
-		q := a.Div(b).Floor()
-		// Correct the quotient when a*(1/b) rounded across an integer.
-		r := a.Sub(q.Mul(b))
-		q = r.Ne(0).And(r.Lt(0).Ne(b.Lt(0))).Where(q.Sub(1), q)
-		r = a.Sub(q.Mul(b))
-		return r.Abs().Ge(b.Abs()).And(r.Ne(0)).And(r.Lt(0).Eq(b.Lt(0))).Where(q.Add(1), q)
+		// As PyTorch: from the exact remainder, (a - fmod(a, b)) / b is an
+		// integer up to rounding; step down where the signs differ, round
+		// to the nearest integer, keep the sign of a zero quotient. In
+		// float64, so that float32 and the halves round once, at the end.
+		x, y := a.Cast(Float64), b.Cast(Float64)
+		mod := x.fmod(y)
+		div := x.Sub(mod).Div(y)
+		div = mod.Ne(0).And(y.Lt(0).Ne(mod.Lt(0))).Where(div.Sub(1), div)
+		fl := div.Floor()
+		fl = div.Sub(fl).Gt(0.5).Where(fl.Add(1), fl)
+		fl = div.Eq(0).Where(x.Div(y).Mul(0), fl)
+		return y.Eq(0).Where(x.Div(y), fl).Cast(a.DType())
 	}
 	q := a.alu(uop.IDIV, b)
 	// IDIV truncates; step down when the signs differ and it was inexact.
@@ -169,15 +192,33 @@ func (t *Tensor) Mod(x any) *Tensor {
 	a, b := t.broadcast("Mod", x)
 	var r *Tensor
 	if a.DType().IsFloat() {
-		r = a.Sub(a.Div(b).Trunc().Mul(b))
+		r = a.fmod(b)
 	} else {
 		r = a.alu(uop.MOD, b)
 	}
 	return r.Ne(0).And(r.Lt(0).Ne(b.Lt(0))).Where(r.Add(b), r)
 }
 
-// Pow returns t raised to x. A negative base with a non-integer exponent
-// gives NaN; integer tensors raise exactly (within float64's 53 bits).
+// fmod is C's fmod: the remainder of a/b with the sign of a; NaN where b
+// is 0 or a infinite. It computes in float64, where the truncated quotient
+// times b is exact while |a/b| < 2^52 or so for float32 and the halves: the
+// remainder is then exact, as PyTorch's; beyond, it is off by rounding.
+func (a *Tensor) fmod(b *Tensor) *Tensor {
+	x, y := a.Cast(Float64), b.Cast(Float64)
+	r := x.Sub(x.Div(y).Trunc().Mul(y))
+	// a*(1/b) may round across an integer: bring r back into (-|b|, |b|)
+	// with the sign of a.
+	ay := y.Abs()
+	step := x.Lt(0).Where(ay.Neg(), ay)
+	r = r.Ne(0).And(r.Lt(0).Ne(x.Lt(0))).Where(r.Add(step), r)
+	r = r.Abs().Ge(ay).Where(r.Sub(step), r)
+	r = y.isInf().And(x.isInf().Not()).Where(x, r)
+	return r.Cast(a.DType())
+}
+
+// Pow returns t raised to x, with C's pow rules for special values: a
+// negative base with a non-integer exponent gives NaN. Integers raise
+// exactly by repeated squaring, wrapping on overflow as PyTorch does.
 func (t *Tensor) Pow(x any) *Tensor {
 	if _, ok := x.(*Tensor); !ok && t.DType().IsFloat() {
 		switch toFloat64(x) {
@@ -193,20 +234,39 @@ func (t *Tensor) Pow(x any) *Tensor {
 	}
 	a, b := t.broadcast("Pow", x)
 	orig := a.DType()
+	if orig == Bool {
+		return a.Cast(Float64).powFloat(b.Cast(Float64)).Cast(orig)
+	}
 	if !orig.IsFloat() {
-		r := a.Cast(Float64).powFloat(b.Cast(Float64))
-		return r.Round().Cast(orig)
+		return a.powInt(b)
 	}
 	return a.powFloat(b)
 }
 
 func (a *Tensor) powFloat(b *Tensor) *Tensor {
 	r := a.Abs().Log2().Mul(b).Exp2()
-	neg := a.Lt(0)
 	isInt := b.Trunc().Eq(b)
-	odd := isInt.And(b.Mod(2).Ne(0))
-	r = neg.Where(isInt.Where(odd.Where(r.Neg(), r), math.NaN()), r)
-	return b.Eq(0).Where(1, r)
+	odd := isInt.And(b.Mul(0.5).Trunc().Ne(b.Mul(0.5))) // false for ±Inf
+	// A negative base (-0 too) keeps its sign for odd integer powers.
+	signNeg := a.Lt(0).Or(a.Eq(0).And(a.Reciprocal().Lt(0)))
+	r = signNeg.And(odd).Where(r.Neg(), r)
+	r = a.Lt(0).And(a.Gt(math.Inf(-1))).And(isInt.Not()).Where(math.NaN(), r)
+	one := b.Eq(0).Or(a.Eq(1)).Or(a.Eq(-1).And(b.isInf()))
+	return one.Where(1, r)
+}
+
+// powInt raises integers by squaring over every bit of the exponent; a
+// negative exponent gives 0 except for the bases 1 and -1.
+func (a *Tensor) powInt(b *Tensor) *Tensor {
+	r, base, e := a.scalar(1), a, b
+	for range 8 * a.DType().Size() {
+		r = e.BitAnd(1).Ne(0).Where(r.Mul(base), r)
+		base = base.Mul(base)
+		e = e.Shr(1)
+	}
+	odd := b.BitAnd(1).Ne(0)
+	inv := a.Eq(1).Or(a.Eq(-1).And(odd.Not())).Where(a.scalar(1), a.Eq(-1).Where(a, a.scalar(0)))
+	return b.Lt(0).Where(inv, r)
 }
 
 func toFloat64(x any) float64 {
@@ -279,10 +339,11 @@ func (t *Tensor) Reciprocal() *Tensor { return t.floaty().alu(uop.RECIP) }
 // Sin returns sin(t).
 func (t *Tensor) Sin() *Tensor { return t.floaty().alu(uop.SIN) }
 
-// Cos returns cos(t), as sin(pi/2 - t).
+// Cos returns cos(t), as 1 - 2 sin²(t/2): halving is exact, so large
+// arguments keep their precision (sin(pi/2 - t) loses it in the subtraction).
 func (t *Tensor) Cos() *Tensor {
-	f := t.floaty()
-	return f.scalar(math.Pi / 2).Sub(f).alu(uop.SIN)
+	s := t.floaty().Mul(0.5).alu(uop.SIN)
+	return s.Mul(s).Mul(-2).Add(1)
 }
 
 // Tan returns tan(t).
@@ -346,8 +407,9 @@ func (t *Tensor) Minimum(x any) *Tensor {
 	return a.Lt(b).Where(a, b)
 }
 
-// Relu returns max(t, 0).
-func (t *Tensor) Relu() *Tensor { return t.Maximum(0) }
+// Relu returns t where t > 0 and 0 elsewhere (NaN stays NaN). Its gradient
+// at 0 is 0, as PyTorch's, which max(t, 0) would split in half.
+func (t *Tensor) Relu() *Tensor { return t.Le(0).Where(0, t) }
 
 // Relu6 returns min(max(t, 0), 6).
 func (t *Tensor) Relu6() *Tensor { return t.Relu().Minimum(6) }
@@ -402,8 +464,9 @@ func (t *Tensor) Mish() *Tensor { return t.Mul(t.Softplus(1, 20).Tanh()) }
 // Hardsigmoid returns relu6(t+3)/6.
 func (t *Tensor) Hardsigmoid() *Tensor { return t.Add(3).Relu6().Div(6) }
 
-// Hardswish returns t*relu6(t+3)/6.
-func (t *Tensor) Hardswish() *Tensor { return t.Mul(t.Add(3).Relu6()).Div(6) }
+// Hardswish returns t*relu6(t+3)/6 (as t*Hardsigmoid(t), so halves do not
+// overflow in t*6).
+func (t *Tensor) Hardswish() *Tensor { return t.Mul(t.Hardsigmoid()) }
 
 // Lt returns t < x.
 func (t *Tensor) Lt(x any) *Tensor { a, b := t.broadcast("Lt", x); return a.alu(uop.CMPLT, b) }

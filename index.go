@@ -30,7 +30,7 @@ func oneHot(idx *Tensor, n, pos int) *Tensor {
 // sumPick sums x over axis where mask is true, in x's dtype: with one true
 // element per sum it picks that element.
 func sumPick(mask, x *Tensor, axis int) *Tensor {
-	return mask.Where(x, zeroOf(x)).Sum(axis).Cast(x.DType())
+	return mask.Where(x, sumIdentityOf(x)).Sum(axis).Cast(x.DType())
 }
 
 // Gather picks along axis: out[i][j][k] = x[index[i][j][k]][j][k] for axis 0,

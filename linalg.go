@@ -25,7 +25,16 @@ func (t *Tensor) Matmul(w *Tensor) *Tensor {
 	xe := x.Unsqueeze(-2)
 	ye := y.Transpose(-1, -2).Unsqueeze(-3)
 	a, b := xe.broadcast("Matmul", ye)
+	dt := a.DType()
+	if dt.IsHalf() {
+		// As PyTorch: exact products, a float32 sum, one rounding at the end
+		// (the casts fuse into the kernel's loads).
+		a, b = a.Cast(Float32), b.Cast(Float32)
+	}
 	out := a.Mul(b).Sum(-1)
+	if dt.IsInt() || dt.IsHalf() {
+		out = out.Cast(dt) // integers keep their type too (Sum gives int64)
+	}
 	if t.Ndim() == 1 {
 		out = out.Squeeze(-2)
 	}

@@ -179,14 +179,15 @@ func (t *Tensor) Pad(pads [][2]int) *Tensor {
 	return fromUOp(t.Shrink(crop).uop.Pad(pos))
 }
 
-// PadValue pads with value instead of zero.
+// PadValue pads with value (converted to t's dtype, as in PyTorch) instead
+// of zero.
 func (t *Tensor) PadValue(pads [][2]int, value any) *Tensor {
 	p := t.Pad(pads)
-	if toFloat64(value) == 0 {
+	if v := toFloat64(value); v == 0 && !math.Signbit(v) {
 		return p
 	}
 	mask := fromUOp(uop.Const(t.Device(), Bool, true)).expandTo(t.uop.Shape()).Pad(pads)
-	return mask.Where(p, value)
+	return mask.Where(p, fromUOp(uop.Const(t.Device(), t.DType(), value)))
 }
 
 // PadMode pads with mode "constant" (zeros), "reflect" (mirror without the
@@ -401,7 +402,8 @@ func (t *Tensor) Roll(shift, axis int) *Tensor {
 }
 
 // Cat joins tensors along axis; other axes must match. It pads each to the
-// full size and adds them, so it fuses into one kernel.
+// full size and selects each where its padding mask is true (a select, not a
+// sum, so -0.0 survives), so it fuses into one kernel.
 func Cat(axis int, ts ...*Tensor) *Tensor {
 	if len(ts) == 0 {
 		panic("gograd: Cat: no tensors")
@@ -432,17 +434,12 @@ func Cat(axis int, ts ...*Tensor) *Tensor {
 		pads[axis] = [2]int{off, total - off - x.Dim(axis)}
 		off += x.Dim(axis)
 		p := x.Cast(dt).Pad(pads)
-		if dt == Bool {
-			p = p.Cast(Uint8)
-		}
 		if out == nil {
 			out = p
-		} else {
-			out = out.Add(p)
+			continue
 		}
-	}
-	if dt == Bool {
-		out = out.Cast(Bool)
+		valid := fromUOp(uop.Const(x.Device(), Bool, true)).expandTo(x.uop.Shape()).Pad(pads)
+		out = valid.Where(p, out)
 	}
 	return out
 }

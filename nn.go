@@ -210,16 +210,20 @@ func (x *Tensor) conv(op string, w, bias *Tensor, stride, padding, dilation []in
 	// weight (O, C/g, *k) -> (1, g, O/g, 1..., C/g, *k)
 	ws := append([]int{1, groups, oc / groups}, onesOf(nsp)...)
 	ws = append(append(ws, cg), k...)
-	prod := win.Mul(w.Reshape(ws...))
+	wr := w.Reshape(ws...)
+	if dt := x.DType(); dt.IsHalf() { // multiply and sum in float32, round once
+		win, wr = win.Cast(Float32), wr.Cast(Float32)
+	}
+	prod := win.Mul(wr)
 	axes := make([]int, 0, nsp+1)
 	for j := range nsp + 1 {
 		axes = append(axes, 3+nsp+j)
 	}
 	res := prod.Sum(axes).Reshape(append([]int{n, oc}, out...)...)
 	if bias != nil {
-		res = res.Add(bias.Reshape(append([]int{1, oc}, onesOf(nsp)...)...))
+		res = res.Add(bias.Reshape(append([]int{1, oc}, onesOf(nsp)...)...).Cast(res.DType()))
 	}
-	return res
+	return res.Cast(x.DType())
 }
 
 // Conv1d is the 1-D convolution (cross-correlation) of x (N, C, L) with
@@ -692,3 +696,9 @@ func (x *Tensor) linearAxis(axis, out int, alignCorners bool) *Tensor {
 
 // zeroOf is a 0-d zero of t's dtype on t's device.
 func zeroOf(t *Tensor) *Tensor { return fromUOp(uop.Const(t.Device(), t.DType(), 0)) }
+
+// sumIdentityOf is the additive identity of t's dtype: -0.0 for floats (x +
+// -0.0 is x for every x, +0.0 and -0.0 included), 0 otherwise.
+func sumIdentityOf(t *Tensor) *Tensor {
+	return fromUOp(uop.Const(t.Device(), t.DType(), math.Copysign(0, -1)))
+}

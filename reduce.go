@@ -42,6 +42,9 @@ func (t *Tensor) parseReduce(op string, opts []any) reduceOpts {
 		}
 	}
 	r.axes = t.axes(op, axes)
+	if t.Ndim() == 0 {
+		r.axes = nil // axis 0 or -1 of a 0-d tensor is the tensor itself, as in PyTorch
+	}
 	return r
 }
 
@@ -310,6 +313,9 @@ func lowerMask(dev string, n int) *Tensor {
 // masked reduction over a broadcast (n, n) view.
 func (t *Tensor) cumulative(op string, axis int, reduceMax bool) *Tensor {
 	axis = t.axis(axis, op)
+	if t.Ndim() == 0 {
+		return t.Reshape(1).cumulative(op, 0, reduceMax).Reshape()
+	}
 	x := t.Transpose(axis, -1)
 	n := x.Dim(-1)
 	mask := lowerMask(t.Device(), n)
@@ -320,7 +326,8 @@ func (t *Tensor) cumulative(op string, axis int, reduceMax bool) *Tensor {
 		if !x.DType().IsFloat() {
 			fill = x.DType().Min()
 		}
-		r = mask.Where(xe, fill).Max(-1)
+		// The fill is a 0-d tensor of x's dtype, so integers stay integers.
+		r = mask.Where(xe, fromUOp(uop.Const(x.Device(), x.DType(), fill))).Max(-1)
 	} else {
 		in, dt := xe.sumInput()
 		r = mask.Where(in, 0).Sum(-1).Cast(dt)

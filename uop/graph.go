@@ -30,6 +30,9 @@ func (r ReduceArg) String() string { return fmt.Sprintf("(%v, %v)", r.Op, r.Axes
 func Identity(op Op, dt dtype.DType) any {
 	switch op {
 	case ADD:
+		if dt.IsFloat() { // -0.0: the sum of -0.0s stays -0.0
+			return ConstArg(dt, math.Copysign(0, -1))
+		}
 		return ConstArg(dt, 0)
 	case MUL:
 		return ConstArg(dt, 1)
