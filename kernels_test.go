@@ -95,35 +95,49 @@ func TestKernelCacheReusesSameAST(t *testing.T) {
 	}
 }
 
+// devicePair returns two devices of the default kind ("CPU:0" and "CPU:1", say).
+func devicePair() (string, string) {
+	kind, _, _ := strings.Cut(g.DefaultDevice(), ":")
+	return kind + ":0", kind + ":1"
+}
+
 func TestDevicesAndCopies(t *testing.T) {
+	d0, d1 := devicePair()
 	a := g.FromSlice([]float32{1, 2, 3, 4})
-	b := a.To("GO:1")
-	if b.Device() != "GO:1" {
-		t.Fatalf("To(GO:1) gave a tensor on %s", b.Device())
+	b := a.To(d1)
+	if b.Device() != d1 {
+		t.Fatalf("To(%s) gave a tensor on %s", d1, b.Device())
 	}
-	if a.To("GO:0") != a {
+	if a.To(d0) != a {
 		t.Fatalf("To the same device should return the tensor itself")
 	}
 	g.ResetStats()
 	c := b.Mul(10).Realize()
-	if s := g.Stats("GO:1"); s.Kernels != 1 || s.Copies != 1 {
-		t.Fatalf("GO:1 ran %d kernels and %d copies, want 1 and 1", s.Kernels, s.Copies)
+	if s := g.Stats(d1); s.Kernels != 1 || s.Copies != 1 {
+		t.Fatalf("%s ran %d kernels and %d copies, want 1 and 1", d1, s.Kernels, s.Copies)
 	}
-	if s := g.Stats("GO:0"); s.Kernels != 0 {
-		t.Fatalf("GO:0 ran %d kernels, want 0", s.Kernels)
+	if s := g.Stats(d0); s.Kernels != 0 {
+		t.Fatalf("%s ran %d kernels, want 0", d0, s.Kernels)
 	}
-	if got := c.To("GO:0").Float32s(); fmt.Sprint(got) != "[10 20 30 40]" {
+	if got := c.To(d0).Float32s(); fmt.Sprint(got) != "[10 20 30 40]" {
 		t.Fatalf("round trip gave %v", got)
 	}
 	// Independent work on two devices in one schedule runs on both queues.
 	x0 := g.Rand(64, 64).Realize()
-	x1 := g.Rand(64, 64).To("GO:1").Realize()
+	x1 := g.Rand(64, 64).To(d1).Realize()
 	g.ResetStats()
 	g.Realize(x0.Matmul(x0), x1.Matmul(x1))
-	if g.Stats("GO:0").Kernels != 1 || g.Stats("GO:1").Kernels != 1 {
-		t.Fatalf("kernels per device: GO:0 %d, GO:1 %d", g.Stats("GO:0").Kernels, g.Stats("GO:1").Kernels)
+	if g.Stats(d0).Kernels != 1 || g.Stats(d1).Kernels != 1 {
+		t.Fatalf("kernels per device: %s %d, %s %d", d0, g.Stats(d0).Kernels, d1, g.Stats(d1).Kernels)
 	}
-	mustPanic(t, []string{"GO:0", "GO:1"}, func() { a.Add(b) })
+	mustPanic(t, []string{d0, d1}, func() { a.Add(b) })
+	// Across kinds: GO and the default device exchange data through COPY.
+	if d0 != "GO:0" {
+		onGo := a.To("GO:0").Add(1)
+		if got := fmt.Sprint(onGo.To(d0).Float32s()); got != "[2 3 4 5]" {
+			t.Fatalf("%s -> GO -> %s gave %v", d0, d0, got)
+		}
+	}
 }
 
 // mustPanic runs f and checks that it panics with a message holding every
@@ -185,7 +199,7 @@ func TestDebugLines(t *testing.T) {
 		t.Fatalf("DEBUG=2 printed %d kernel lines, want 3:\n%s", len(kernelLines), buf.String())
 	}
 	for _, l := range kernelLines {
-		for _, w := range []string{"GO:0", "GFLOPS", "GB/s", "us/"} {
+		for _, w := range []string{g.DefaultDevice(), "GFLOPS", "GB/s", "us/"} {
 			if !strings.Contains(l, w) {
 				t.Errorf("DEBUG=2 line %q lacks %q", l, w)
 			}
@@ -205,7 +219,7 @@ func TestDebugLevelsShowASTSourceAndProgram(t *testing.T) {
 	// A shape no other test uses, so the kernel compiles here.
 	g.Rand(3, 37).Realize().Exp().Sum(1).Realize()
 	out := buf.String()
-	for _, w := range []string{"schedule:", "--- kernel r_3_37", "REDUCE_AXIS", "--- linear program", "RANGE", "--- source", "func r_3_37"} {
+	for _, w := range []string{"schedule:", "--- kernel r_3_37", "REDUCE_AXIS", "--- linear program", "RANGE", "--- source", " r_3_37("} {
 		if !strings.Contains(out, w) {
 			t.Errorf("DEBUG=5 output lacks %q:\n%s", w, out)
 		}

@@ -23,6 +23,9 @@ var backends = map[string]backend{
 	"GO": {opts: codegen.Options{Vector: true}, render: func(name string, uops []*uop.UOp) (any, error) {
 		return render.Go(name, uops)
 	}},
+	"CPU": {opts: codegen.Options{}, render: func(name string, uops []*uop.UOp) (any, error) {
+		return render.C(name, uops)
+	}},
 }
 
 // RegisterBackend connects a device kind to its optimiser options and renderer.

@@ -39,6 +39,7 @@ import (
 	"strings"
 
 	"github.com/gograd/gograd/device"
+	_ "github.com/gograd/gograd/device/cpu"   // the CPU device, where a C compiler works
 	_ "github.com/gograd/gograd/device/godev" // the GO device is always available
 	"github.com/gograd/gograd/dtype"
 	"github.com/gograd/gograd/schedule"

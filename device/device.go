@@ -66,13 +66,16 @@ func Register(name string, priority int, open Factory) {
 	kinds[name] = kind{name, priority, open}
 }
 
-// Kinds lists the registered kinds, preferred first.
+// Kinds lists the registered kinds, preferred first. Kinds with a negative
+// priority are never chosen by default, only by name.
 func Kinds() []string {
 	regMu.Lock()
 	defer regMu.Unlock()
 	var ks []kind
 	for _, k := range kinds {
-		ks = append(ks, k)
+		if k.priority >= 0 {
+			ks = append(ks, k)
+		}
 	}
 	sort.Slice(ks, func(i, j int) bool {
 		if ks[i].priority != ks[j].priority {
@@ -149,11 +152,17 @@ func Default() string {
 			defaultName = Canonical(dev)
 			return
 		}
+		var skipped []string
 		for _, k := range Kinds() {
-			if _, err := Get(k); err == nil {
-				defaultName = Canonical(k)
-				return
+			if _, err := Get(k); err != nil {
+				skipped = append(skipped, err.Error())
+				continue
 			}
+			defaultName = Canonical(k)
+			if len(skipped) > 0 {
+				fmt.Fprintf(os.Stderr, "gograd: using %s (%s)\n", k, strings.Join(skipped, "; "))
+			}
+			return
 		}
 		defaultName = "GO:0"
 	})

@@ -1,0 +1,266 @@
+// Package cpu is the CPU device: kernels rendered as C (render.C) are
+// compiled at run time by the system's C compiler ($CC, then clang, gcc, cc)
+// into shared objects, loaded without cgo (purego) and run on all cores by
+// splitting their outermost loop. Compiled kernels are cached on disk under
+// the user cache directory, keyed by source, compiler and flags, so a second
+// process compiles nothing. Buffers are host memory the kernels read in
+// place (mmap for large ones).
+//
+// Package cpu imports device and render.
+package cpu
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+	"golang.org/x/sys/unix"
+
+	"github.com/gograd/gograd/device"
+	"github.com/gograd/gograd/render"
+)
+
+func init() {
+	device.Register("CPU", 10, func(int) (device.Runtime, error) {
+		c, err := findCompiler()
+		if err != nil {
+			return nil, err
+		}
+		return &cpuRuntime{cc: c}, nil
+	})
+}
+
+// Flags are the compiler flags: optimise for this machine, wrap signed
+// overflow as Go does, keep IEEE semantics (no -ffast-math).
+var Flags = []string{"-O3", "-march=native", "-fPIC", "-shared", "-fwrapv", "-fno-math-errno", "-fno-strict-aliasing", "-ffp-contract=fast"}
+
+type compiler struct {
+	path    string
+	version string
+}
+
+var (
+	ccOnce sync.Once
+	ccVal  *compiler
+	ccErr  error
+)
+
+// findCompiler picks $CC, clang, gcc or cc, the first that compiles a
+// trivial shared object.
+func findCompiler() (*compiler, error) {
+	ccOnce.Do(func() {
+		cands := []string{"clang", "gcc", "cc"}
+		if env := os.Getenv("CC"); env != "" {
+			cands = append([]string{env}, cands...)
+		}
+		var tried []string
+		for _, c := range cands {
+			path, err := exec.LookPath(c)
+			if err != nil {
+				tried = append(tried, c+" (not found)")
+				continue
+			}
+			out, err := exec.Command(path, "--version").Output()
+			if err != nil {
+				tried = append(tried, c+" (--version failed)")
+				continue
+			}
+			cc := &compiler{path: path, version: strings.SplitN(string(out), "\n", 2)[0]}
+			if _, err := cc.build("void gograd_probe(void) {}\n"); err != nil {
+				tried = append(tried, c+" (cannot build a shared object)")
+				continue
+			}
+			ccVal = cc
+			return
+		}
+		ccErr = fmt.Errorf("no working C compiler: tried %s", strings.Join(tried, ", "))
+	})
+	return ccVal, ccErr
+}
+
+var compilerRuns atomic.Int64
+
+// CompilerRuns returns how many times this process ran the C compiler
+// (a kernel found in the disk cache costs none).
+func CompilerRuns() int64 { return compilerRuns.Load() }
+
+// CacheDir is where compiled kernels are kept ($GOGRAD_CACHE, or gograd/cpu
+// under the user cache directory).
+func CacheDir() string {
+	if d := os.Getenv("GOGRAD_CACHE"); d != "" {
+		return filepath.Join(d, "cpu")
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		d = os.TempDir()
+	}
+	return filepath.Join(d, "gograd", "cpu")
+}
+
+// build compiles src into a shared object in the cache and returns its path.
+func (c *compiler) build(src string) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s", c.path, c.version, strings.Join(Flags, " "), src)
+	key := hex.EncodeToString(h.Sum(nil))[:32]
+	dir := CacheDir()
+	so := filepath.Join(dir, key+".so")
+	if _, err := os.Stat(so); err == nil {
+		return so, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("cpu: cache directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, key+"-*.so")
+	if err != nil {
+		return "", fmt.Errorf("cpu: cache directory: %w", err)
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	args := append(append([]string{}, Flags...), "-o", tmp.Name(), "-x", "c", "-", "-lm")
+	cmd := exec.Command(c.path, args...)
+	cmd.Stdin = strings.NewReader(src)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	compilerRuns.Add(1)
+	if err := cmd.Run(); err != nil {
+		return "", &CompileError{Compiler: c.path, Output: stderr.String(), Source: src, Err: err}
+	}
+	if err := os.Rename(tmp.Name(), so); err != nil {
+		return "", fmt.Errorf("cpu: caching kernel: %w", err)
+	}
+	return so, nil
+}
+
+// CompileError is a kernel the C compiler rejected: its message and the source.
+type CompileError struct {
+	Compiler string
+	Output   string
+	Source   string
+	Err      error
+}
+
+func (e *CompileError) Error() string {
+	return fmt.Sprintf("cpu: %s failed (%v):\n%s\n--- source ---\n%s", e.Compiler, e.Err, e.Output, e.Source)
+}
+
+type cpuRuntime struct {
+	cc *compiler
+}
+
+// mem is a CPU allocation: Go memory, or an anonymous mapping for large ones.
+type mem struct {
+	b      []byte
+	mapped bool
+}
+
+const mmapThreshold = 1 << 20
+
+func (r *cpuRuntime) Alloc(n int) (device.Mem, error) {
+	if n >= mmapThreshold {
+		b, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+		if err != nil {
+			return nil, fmt.Errorf("cpu: mmap %d bytes: %w", n, err)
+		}
+		return &mem{b: b, mapped: true}, nil
+	}
+	return &mem{b: make([]byte, n)}, nil
+}
+
+func (r *cpuRuntime) Free(m device.Mem) {
+	if mm := m.(*mem); mm.mapped {
+		_ = unix.Munmap(mm.b)
+	}
+}
+
+func (r *cpuRuntime) Bytes(m device.Mem) []byte {
+	if b, ok := m.([]byte); ok { // borrowed host memory (device.NewBufferOn)
+		return b
+	}
+	return m.(*mem).b
+}
+
+func (r *cpuRuntime) CopyIn(m device.Mem, src []byte)  { copy(r.Bytes(m), src) }
+func (r *cpuRuntime) CopyOut(dst []byte, m device.Mem) { copy(dst, r.Bytes(m)) }
+
+// Compile builds (or finds in the cache) and loads a rendered C kernel.
+func (r *cpuRuntime) Compile(name string, src any) (device.Program, error) {
+	k, ok := src.(*render.CKernel)
+	if !ok {
+		return nil, fmt.Errorf("cpu: %s: expected a C kernel, got %T", name, src)
+	}
+	so, err := r.cc.build(k.Src)
+	if err != nil {
+		return nil, err
+	}
+	lib, err := purego.Dlopen(so, purego.RTLD_NOW|purego.RTLD_LOCAL)
+	if err != nil {
+		return nil, fmt.Errorf("cpu: loading %s: %w", so, err)
+	}
+	fn, err := purego.Dlsym(lib, k.Name)
+	if err != nil {
+		return nil, fmt.Errorf("cpu: %s not in %s: %w", k.Name, so, err)
+	}
+	return &program{k: k, fn: fn, rt: r}, nil
+}
+
+type program struct {
+	k  *render.CKernel
+	fn uintptr
+	rt *cpuRuntime
+}
+
+// minWorkPerThread is the innermost-loop work below which a kernel runs on
+// one thread: starting threads costs more than it saves.
+const minWorkPerThread = 1 << 15
+
+func (p *program) Run(bufs []device.Mem, vars []int64) error {
+	ptrs := make([]uintptr, len(bufs)+1)
+	for i, m := range bufs {
+		if b := p.rt.Bytes(m); len(b) > 0 {
+			ptrs[i] = uintptr(unsafe.Pointer(&b[0]))
+		}
+	}
+	varsPtr := uintptr(0)
+	if len(vars) > 0 {
+		varsPtr = uintptr(unsafe.Pointer(&vars[0]))
+	}
+	call := func(start, end int) {
+		purego.SyscallN(p.fn, uintptr(unsafe.Pointer(&ptrs[0])), varsPtr, uintptr(start), uintptr(end))
+	}
+	workers := 1
+	if p.k.Split > 1 && p.k.Work >= 2*minWorkPerThread {
+		workers = min(runtime.GOMAXPROCS(0), p.k.Split, int(p.k.Work/minWorkPerThread))
+	}
+	if workers <= 1 {
+		call(0, max(p.k.Split, 1))
+	} else {
+		var wg sync.WaitGroup
+		for w := range workers {
+			lo, hi := p.k.Split*w/workers, p.k.Split*(w+1)/workers
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				call(lo, hi)
+			}()
+		}
+		wg.Wait()
+	}
+	runtime.KeepAlive(bufs)
+	runtime.KeepAlive(ptrs)
+	runtime.KeepAlive(vars)
+	return nil
+}
+
+// ErrNoCompiler reports that no C compiler works on this machine.
+var ErrNoCompiler = errors.New("cpu: no C compiler")

@@ -1,0 +1,109 @@
+package cpu_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+
+	g "github.com/gograd/gograd"
+	"github.com/gograd/gograd/device"
+	"github.com/gograd/gograd/device/cpu"
+	"github.com/gograd/gograd/render"
+)
+
+// The child process of the cache and fallback tests: realize one kernel on
+// the default device and report what happened.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv("GOGRAD_CPU_CHILD"); mode != "" {
+		x := g.FromSlice([]float32{1, 2, 3})
+		// A constant unique to this test run, so the kernel is new to the cache.
+		y := x.Mul(3).Add(float32(len(mode))).Float32s()
+		fmt.Printf("device=%s compiler_runs=%d values=%v\n", g.DefaultDevice(), cpu.CompilerRuns(), y)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func needCompiler(t *testing.T) {
+	t.Helper()
+	if _, err := device.Get("CPU"); err != nil {
+		t.Skipf("no CPU device on this machine: %v", err)
+	}
+}
+
+func child(t *testing.T, env ...string) (string, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run", "^$")
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("child: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	return stdout.String(), stderr.String()
+}
+
+func TestSecondProcessCompilesNothing(t *testing.T) {
+	needCompiler(t)
+	cache := t.TempDir()
+	mode := "cache-" + strconv.Itoa(os.Getpid())
+	env := []string{"GOGRAD_CPU_CHILD=" + mode, "GOGRAD_CACHE=" + cache, "DEV=CPU"}
+	first, _ := child(t, env...)
+	second, _ := child(t, env...)
+	if !strings.Contains(first, "device=CPU:0") || strings.Contains(first, "compiler_runs=0 ") {
+		t.Fatalf("first process should compile on CPU: %s", first)
+	}
+	if !strings.Contains(second, "compiler_runs=0 ") {
+		t.Fatalf("second process ran the compiler although the kernel is cached: %s", second)
+	}
+	if !strings.Contains(second, "values=[") || first[strings.Index(first, "values="):] != second[strings.Index(second, "values="):] {
+		t.Fatalf("processes disagree: %q vs %q", first, second)
+	}
+}
+
+func TestMissingCompilerFallsBackToGO(t *testing.T) {
+	out, stderr := child(t, "GOGRAD_CPU_CHILD=nocc", "CC=/nonexistent/cc", "PATH=/nonexistent", "DEV=")
+	if !strings.Contains(out, "device=GO:0") {
+		t.Fatalf("without a compiler the default device should be GO: %s", out)
+	}
+	if n := strings.Count(strings.TrimSpace(stderr), "\n"); !strings.Contains(stderr, "gograd: using GO") || n != 0 {
+		t.Fatalf("want a one-line notice naming the fallback, got %q", stderr)
+	}
+	if !strings.Contains(out, "values=[7 10 13]") {
+		t.Fatalf("fallback computed wrong values: %s", out)
+	}
+}
+
+func TestCompileErrorShowsMessageAndSource(t *testing.T) {
+	needCompiler(t)
+	dev := device.MustGet("CPU")
+	_, err := dev.Compile("broken", &render.CKernel{Name: "broken", Src: "void broken(void) { this is not C; }\n"})
+	var ce *cpu.CompileError
+	if !errors.As(err, &ce) {
+		t.Fatalf("want a *cpu.CompileError, got %v", err)
+	}
+	if !strings.Contains(err.Error(), "this is not C") || !strings.Contains(ce.Output, "error") {
+		t.Fatalf("the error should show the compiler's message and the source:\n%v", err)
+	}
+}
+
+func TestKernelsRunOnCPU(t *testing.T) {
+	needCompiler(t)
+	a := g.FromSliceOn("CPU", []float32{1, 2, 3, 4, 5, 6}, 2, 3)
+	if got := fmt.Sprint(a.Matmul(a.T()).Float32s()); got != "[14 32 32 77]" {
+		t.Fatalf("matmul on CPU: %v", got)
+	}
+	// Large enough that the outer loop is split across threads.
+	x := g.Rand(512, 512).To("CPU").Realize()
+	want := x.To("GO").Sum(1).Float32s()
+	got := x.Sum(1).Float32s()
+	for i := range want {
+		if d := got[i] - want[i]; d > 1e-3 || d < -1e-3 {
+			t.Fatalf("row %d: CPU %v, GO %v", i, got[i], want[i])
+		}
+	}
+}

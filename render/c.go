@@ -1,0 +1,408 @@
+package render
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/gograd/gograd/dtype"
+	"github.com/gograd/gograd/uop"
+)
+
+// CKernel is a kernel rendered as C for the CPU device: one function
+//
+//	void name(void **bufs, const long long *vars, long long start, long long end)
+//
+// whose outermost loop runs [start, end) of Split iterations (the runtime
+// splits it across threads) or, when Split is 0, the whole loop nest.
+type CKernel struct {
+	Name  string
+	Src   string
+	Split int   // size of the outermost global loop, 0 if it cannot be split
+	Work  int64 // iterations of the innermost loops, to decide on threads
+	NBufs int
+	NVars int
+}
+
+func (k *CKernel) String() string { return k.Src }
+
+// cType is the C type a dtype computes in (halves compute in float).
+func cType(dt dtype.DType) string {
+	switch dt {
+	case dtype.Bool:
+		return "_Bool"
+	case dtype.Int8:
+		return "int8_t"
+	case dtype.Uint8:
+		return "uint8_t"
+	case dtype.Int16:
+		return "int16_t"
+	case dtype.Uint16:
+		return "uint16_t"
+	case dtype.Int32:
+		return "int32_t"
+	case dtype.Uint32:
+		return "uint32_t"
+	case dtype.Int64:
+		return "int64_t"
+	case dtype.Uint64:
+		return "uint64_t"
+	case dtype.Float16, dtype.BFloat16, dtype.Float32:
+		return "float"
+	case dtype.Float64:
+		return "double"
+	}
+	panic("render: no C type for " + dt.String())
+}
+
+// cStorage is the C type a buffer of dtype holds.
+func cStorage(dt dtype.DType) string {
+	switch dt {
+	case dtype.Float16:
+		return "_Float16"
+	case dtype.BFloat16:
+		return "uint16_t"
+	}
+	return cType(dt)
+}
+
+// cPrelude holds the helpers kernels share; each is static inline so the
+// compiler keeps what a kernel uses.
+const cPrelude = `#include <math.h>
+#include <stdint.h>
+#include <string.h>
+static inline float bf16_to_f(uint16_t h) { uint32_t b = (uint32_t)h << 16; float f; memcpy(&f, &b, 4); return f; }
+static inline uint16_t f_to_bf16(float f) { uint32_t b; memcpy(&b, &f, 4); if ((b & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((b >> 16) | 0x40); b += 0x7fffu + ((b >> 16) & 1u); return (uint16_t)(b >> 16); }
+static inline float round_bf16(float f) { return bf16_to_f(f_to_bf16(f)); }
+static inline float round_f16(float f) { return (float)(_Float16)f; }
+static inline float maxf_(float a, float b) { return (a > b || a != a) ? a : b; }
+static inline double maxd_(double a, double b) { return (a > b || a != a) ? a : b; }
+static inline int64_t f2i_(double f) { return (f != f || f >= 9223372036854775808.0 || f < -9223372036854775808.0) ? INT64_MIN : (int64_t)f; }
+static inline uint64_t f2u_(double f) { return (f >= 9223372036854775808.0 && f < 18446744073709551616.0) ? (uint64_t)f : (uint64_t)f2i_(f); }
+`
+
+// C renders a linear program as a C kernel.
+func C(name string, uops []*uop.UOp) (*CKernel, error) {
+	r := &cRenderer{names: map[*uop.UOp]string{}, k: &CKernel{Name: name}}
+	if err := r.render(uops); err != nil {
+		return nil, err
+	}
+	return r.k, nil
+}
+
+type cRenderer struct {
+	k     *CKernel
+	b     strings.Builder
+	names map[*uop.UOp]string
+	depth int
+	nvar  int
+}
+
+func (r *cRenderer) line(format string, args ...any) {
+	r.b.WriteString(strings.Repeat("  ", r.depth+1))
+	fmt.Fprintf(&r.b, format, args...)
+	r.b.WriteByte('\n')
+}
+
+func (r *cRenderer) render(uops []*uop.UOp) (err error) {
+	defer func() {
+		if e := recover(); e != nil {
+			err = fmt.Errorf("render: C: %s: %v", r.k.Name, e)
+		}
+	}()
+	var outer *uop.UOp
+	for _, u := range uops {
+		if u.Op == uop.RANGE {
+			outer = u
+			break
+		}
+	}
+	if outer != nil && !outer.Arg.(uop.RangeArg).Reduce {
+		r.k.Split = outer.Arg.(uop.RangeArg).Size
+	}
+	trips := int64(1)
+	var stack []int64
+	for _, u := range uops {
+		switch u.Op {
+		case uop.RANGE:
+			stack = append(stack, trips)
+			trips *= int64(u.Arg.(uop.RangeArg).Size)
+			r.k.Work = max(r.k.Work, trips)
+		case uop.ENDRANGE:
+			trips = stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+		}
+	}
+	for _, u := range uops {
+		r.uop(u, u == outer && r.k.Split > 0)
+	}
+	src := r.b.String()
+	var out strings.Builder
+	out.WriteString(cPrelude)
+	fmt.Fprintf(&out, "void %s(void **bufs, const long long *vars, long long start, long long end) {\n", r.k.Name)
+	for _, u := range uops {
+		if u.Op == uop.DEFINE_GLOBAL {
+			n := u.Arg.(int)
+			r.k.NBufs = max(r.k.NBufs, n+1)
+			fmt.Fprintf(&out, "  %s *restrict data%d = (%s *)bufs[%d];\n", cStorage(u.DType), n, cStorage(u.DType), n)
+		}
+	}
+	out.WriteString("  (void)vars; (void)start; (void)end;\n")
+	out.WriteString(src)
+	out.WriteString("}\n")
+	r.k.Src = out.String()
+	return nil
+}
+
+func (r *cRenderer) name(u *uop.UOp) string {
+	if n, ok := r.names[u]; ok {
+		return n
+	}
+	if u.Op == uop.CONST {
+		return cConst(u.DType, u.Arg)
+	}
+	panic(fmt.Sprintf("no value for %v", u))
+}
+
+func (r *cRenderer) fresh(prefix string, u *uop.UOp) string {
+	n := prefix + strconv.Itoa(len(r.names))
+	r.names[u] = n
+	return n
+}
+
+func (r *cRenderer) uop(u *uop.UOp, split bool) {
+	switch u.Op {
+	case uop.DEFINE_GLOBAL:
+		r.names[u] = "data" + strconv.Itoa(u.Arg.(int))
+	case uop.DEFINE_VAR:
+		r.names[u] = fmt.Sprintf("vars[%d]", r.nvar)
+		r.nvar++
+		r.k.NVars = r.nvar
+	case uop.CONST:
+	case uop.RANGE:
+		a := u.Arg.(uop.RangeArg)
+		v := r.fresh("ridx", u)
+		if split {
+			r.line("for (long long %s = start; %s < end; %s++) {", v, v, v)
+		} else {
+			r.line("for (long long %s = 0; %s < %d; %s++) {", v, v, a.Size, v)
+		}
+		r.depth++
+	case uop.ENDRANGE:
+		r.depth--
+		r.line("}")
+	case uop.DEFINE_ACC:
+		a := u.Arg.(uop.AccArg)
+		v := r.fresh("acc", u)
+		r.line("%s %s = %s;", cType(u.DType), v, cConst(u.DType, a.Identity))
+	case uop.ASSIGN:
+		r.line("%s = %s;", r.name(u.Src[0]), r.name(u.Src[1]))
+	case uop.LOAD:
+		v := r.fresh("val", u)
+		load := r.cLoad(u.Src[0], r.name(u.Src[1]))
+		if len(u.Src) > 2 {
+			load = fmt.Sprintf("(%s ? %s : %s)", r.name(u.Src[2]), load, cConst(u.DType, int64(0)))
+		}
+		r.line("%s %s = %s;", cType(u.DType), v, load)
+	case uop.STORE:
+		buf := u.Src[0]
+		val := r.name(u.Src[2])
+		switch buf.DType {
+		case dtype.Float16:
+			val = "(_Float16)" + val
+		case dtype.BFloat16:
+			val = "f_to_bf16(" + val + ")"
+		}
+		r.line("%s[%s] = %s;", r.name(buf), r.name(u.Src[1]), val)
+	default:
+		v := r.fresh("alu", u)
+		expr := r.cExpr(u)
+		if u.DType.IsHalf() && u.Op != uop.WHERE && u.Op != uop.MAX {
+			if u.DType == dtype.Float16 {
+				expr = "round_f16(" + expr + ")"
+			} else {
+				expr = "round_bf16(" + expr + ")"
+			}
+		}
+		r.line("%s %s = %s;", cType(u.DType), v, expr)
+	}
+}
+
+func (r *cRenderer) cLoad(buf *uop.UOp, idx string) string {
+	s := fmt.Sprintf("%s[%s]", r.name(buf), idx)
+	switch buf.DType {
+	case dtype.Float16:
+		return "(float)" + s
+	case dtype.BFloat16:
+		return "bf16_to_f(" + s + ")"
+	}
+	return s
+}
+
+// cExpr renders an ALU, CAST or BITCAST node with gograd's semantics.
+func (r *cRenderer) cExpr(u *uop.UOp) string {
+	s := make([]string, len(u.Src))
+	for i, x := range u.Src {
+		s[i] = r.name(x)
+	}
+	dt := u.DType
+	src := dt
+	if len(u.Src) > 0 {
+		src = u.Src[0].DType
+	}
+	isF := src.IsFloat()
+	ct := cType(dt)
+	switch u.Op {
+	case uop.ADD:
+		if dt == dtype.Bool {
+			return fmt.Sprintf("(%s || %s)", s[0], s[1])
+		}
+		return fmt.Sprintf("(%s)(%s + %s)", ct, s[0], s[1])
+	case uop.MUL:
+		if dt == dtype.Bool {
+			return fmt.Sprintf("(%s && %s)", s[0], s[1])
+		}
+		if !isF && src.Size() >= 4 && !src.IsUnsigned() { // signed overflow wraps, as in Go
+			return fmt.Sprintf("(%s)((u%s)%s * (u%s)%s)", ct, ct, s[0], ct, s[1])
+		}
+		return fmt.Sprintf("(%s)(%s * %s)", ct, s[0], s[1])
+	case uop.NEG:
+		if dt == dtype.Bool {
+			return "!" + s[0]
+		}
+		if !isF && !src.IsUnsigned() {
+			return fmt.Sprintf("(%s)(0 - (u%s)%s)", ct, ct, s[0])
+		}
+		return fmt.Sprintf("(%s)(-%s)", ct, s[0])
+	case uop.RECIP:
+		return fmt.Sprintf("(%s)(1 / %s)", ct, s[0])
+	case uop.SQRT, uop.EXP2, uop.LOG2, uop.SIN, uop.TRUNC:
+		if !isF {
+			return s[0] // TRUNC of an integer
+		}
+		fn := map[uop.Op]string{uop.SQRT: "sqrt", uop.EXP2: "exp2", uop.LOG2: "log2", uop.SIN: "sin", uop.TRUNC: "trunc"}[u.Op]
+		if src != dtype.Float64 {
+			fn += "f"
+		}
+		return fmt.Sprintf("%s(%s)", fn, s[0])
+	case uop.MAX:
+		switch {
+		case dt == dtype.Bool:
+			return fmt.Sprintf("(%s || %s)", s[0], s[1])
+		case dt == dtype.Float64:
+			return fmt.Sprintf("maxd_(%s, %s)", s[0], s[1])
+		case isF:
+			return fmt.Sprintf("maxf_(%s, %s)", s[0], s[1])
+		}
+		return fmt.Sprintf("(%s > %s ? %s : %s)", s[0], s[1], s[0], s[1])
+	case uop.CMPLT:
+		return fmt.Sprintf("(%s < %s)", s[0], s[1])
+	case uop.CMPNE:
+		return fmt.Sprintf("(%s != %s)", s[0], s[1])
+	case uop.AND:
+		return fmt.Sprintf("(%s)(%s & %s)", ct, s[0], s[1])
+	case uop.OR:
+		return fmt.Sprintf("(%s)(%s | %s)", ct, s[0], s[1])
+	case uop.XOR:
+		return fmt.Sprintf("(%s)(%s ^ %s)", ct, s[0], s[1])
+	case uop.IDIV, uop.MOD:
+		op := "/"
+		if u.Op == uop.MOD {
+			op = "%"
+		}
+		if src.IsUnsigned() {
+			return fmt.Sprintf("(%s == 0 ? 0 : (%s)(%s %s %s))", s[1], ct, s[0], op, s[1])
+		}
+		minus1 := fmt.Sprintf("(%s)(0 - (u%s)%s)", ct, ct, s[0])
+		if u.Op == uop.MOD {
+			minus1 = "0"
+		}
+		return fmt.Sprintf("(%s == 0 ? 0 : %s == -1 ? %s : (%s)(%s %s %s))", s[1], s[1], minus1, ct, s[0], op, s[1])
+	case uop.SHL:
+		return fmt.Sprintf("(%s < 0 || %s >= 64 ? (%s)0 : (%s)((uint64_t)%s << %s))", s[1], s[1], ct, ct, s[0], s[1])
+	case uop.SHR:
+		if src.IsUnsigned() {
+			return fmt.Sprintf("(%s < 0 || %s >= 64 ? (%s)0 : (%s)(%s >> %s))", s[1], s[1], ct, ct, s[0], s[1])
+		}
+		return fmt.Sprintf("(%s)(%s >> (%s < 0 || %s >= 64 ? 63 : %s))", ct, s[0], s[1], s[1], s[1])
+	case uop.WHERE:
+		return fmt.Sprintf("(%s ? %s : %s)", s[0], s[1], s[2])
+	case uop.MULACC:
+		return fmt.Sprintf("(%s)(%s * %s + %s)", ct, s[0], s[1], s[2])
+	case uop.CAST:
+		switch {
+		case dt == dtype.Bool:
+			return fmt.Sprintf("(%s != 0)", s[0])
+		case isF && dt == dtype.Uint64:
+			return fmt.Sprintf("f2u_(%s)", s[0])
+		case isF && dt.IsInt():
+			return fmt.Sprintf("(%s)f2i_(%s)", ct, s[0])
+		}
+		return fmt.Sprintf("(%s)%s", ct, s[0])
+	case uop.BITCAST:
+		return r.bitcast(u, s[0])
+	}
+	panic(fmt.Sprintf("no C for %v", u.Op))
+}
+
+// bitcast reinterprets the bits of a value; halves go through their 16-bit storage.
+func (r *cRenderer) bitcast(u *uop.UOp, x string) string {
+	from, to := u.Src[0].DType, u.DType
+	switch from {
+	case dtype.Float16:
+		x = fmt.Sprintf("({_Float16 h_ = (_Float16)%s; uint16_t b_; memcpy(&b_, &h_, 2); b_;})", x)
+		from = dtype.Uint16
+	case dtype.BFloat16:
+		x = fmt.Sprintf("f_to_bf16(%s)", x)
+		from = dtype.Uint16
+	}
+	switch to {
+	case dtype.Float16:
+		return fmt.Sprintf("({uint16_t b_ = (uint16_t)%s; _Float16 h_; memcpy(&h_, &b_, 2); (float)h_;})", x)
+	case dtype.BFloat16:
+		return fmt.Sprintf("bf16_to_f((uint16_t)%s)", x)
+	}
+	ct := cType(to)
+	return fmt.Sprintf("({%s f_ = %s; %s t_; memcpy(&t_, &f_, sizeof t_); t_;})", cType(from), x, ct)
+}
+
+// cConst renders a constant of dtype dt exactly.
+func cConst(dt dtype.DType, v any) string {
+	switch {
+	case dt == dtype.Bool:
+		if toI64(v) != 0 {
+			return "1"
+		}
+		return "0"
+	case dt.IsFloat():
+		f := toF64(v)
+		suffix := "f"
+		if dt == dtype.Float64 {
+			suffix = ""
+		}
+		switch {
+		case math.IsNaN(f):
+			if dt == dtype.Float64 {
+				return "(double)NAN"
+			}
+			return "NAN"
+		case math.IsInf(f, 1):
+			return "INFINITY"
+		case math.IsInf(f, -1):
+			return "(-INFINITY)"
+		}
+		if dt != dtype.Float64 {
+			f = float64(float32(f))
+		}
+		return "(" + strconv.FormatFloat(f, 'x', -1, 64) + suffix + ")"
+	case dt == dtype.Uint64:
+		return strconv.FormatUint(uint64(toI64(v)), 10) + "ULL"
+	default:
+		i := toI64(v)
+		if i == math.MinInt64 {
+			return "(-9223372036854775807LL - 1)"
+		}
+		return "((" + cType(dt) + ")" + strconv.FormatInt(i, 10) + "LL)"
+	}
+}
