@@ -205,8 +205,8 @@ func TestDebugLines(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(kernelLines[0], "r_32_16") {
-		t.Errorf("first softmax kernel should be the reduce r_32_16: %q", kernelLines[0])
+	if !strings.Contains(kernelLines[0], " r_") {
+		t.Errorf("first softmax kernel should be a reduce (r_...): %q", kernelLines[0])
 	}
 }
 

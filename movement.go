@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync/atomic"
 
 	"github.com/gograd/gograd/dtype"
 	"github.com/gograd/gograd/uop"
@@ -506,10 +507,14 @@ func (t *Tensor) Chunk(n, axis int) []*Tensor {
 	return t.Split(axis, max((d+n-1)/n, 1))
 }
 
-// Contiguous makes t its own contiguous buffer when it is realized.
+// Contiguous makes t its own contiguous buffer when it is realized. Each
+// call is a new node, so two Contiguous tensors never share a buffer (which
+// matters once one of them is assigned to).
 func (t *Tensor) Contiguous() *Tensor {
-	return fromUOp(uop.New(uop.CONTIGUOUS, t.DType(), []*uop.UOp{t.uop}, nil))
+	return fromUOp(uop.New(uop.CONTIGUOUS, t.DType(), []*uop.UOp{t.uop}, contiguousIDs.Add(1)))
 }
+
+var contiguousIDs atomic.Int64
 
 // To returns t on device dev; the copy is lazy, a COPY in the graph.
 func (t *Tensor) To(dev string) *Tensor {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gograd/gograd/codegen"
 	"github.com/gograd/gograd/device"
+	"github.com/gograd/gograd/device/cpu"
 	"github.com/gograd/gograd/internal/env"
 	"github.com/gograd/gograd/render"
 	"github.com/gograd/gograd/schedule"
@@ -23,7 +24,7 @@ var backends = map[string]backend{
 	"GO": {opts: codegen.Options{Vector: true}, render: func(name string, uops []*uop.UOp) (any, error) {
 		return render.Go(name, uops)
 	}},
-	"CPU": {opts: codegen.Options{}, render: func(name string, uops []*uop.UOp) (any, error) {
+	"CPU": {opts: codegen.Options{SIMD: cpu.VectorBytes()}, render: func(name string, uops []*uop.UOp) (any, error) {
 		return render.C(name, uops)
 	}},
 }
@@ -104,6 +105,7 @@ func Realize(ts ...*Tensor) {
 func realize(ts ...*Tensor) error {
 	var targets []*uop.UOp
 	for _, t := range ts {
+		t.uop = resolveAssigns(t.uop)
 		if !schedule.IsBufferView(t.uop) {
 			targets = append(targets, t.uop)
 		}
@@ -126,12 +128,37 @@ func realize(ts ...*Tensor) error {
 	if err := run(s); err != nil {
 		return err
 	}
+	for _, it := range s.Items {
+		for _, o := range it.Outs {
+			if o.Op == uop.ASSIGN {
+				o.SetDone(o.Src[0])
+			}
+		}
+	}
 	for _, t := range ts {
 		if v, ok := s.Views[t.uop]; ok {
 			t.uop = v
 		}
 	}
 	return nil
+}
+
+// resolveAssigns replaces, in the graph under u, every ASSIGN that has
+// already run by the view it wrote: a write happens once, and later readers
+// see the buffer.
+func resolveAssigns(u *uop.UOp) *uop.UOp {
+	subs := map[*uop.UOp]*uop.UOp{}
+	for _, n := range uop.Toposort(u) {
+		if n.Op == uop.ASSIGN {
+			if v := n.Done(); v != nil {
+				subs[n] = v
+			}
+		}
+	}
+	if len(subs) == 0 {
+		return u
+	}
+	return uop.Replace(u, subs)
 }
 
 // run launches the items of a schedule on their devices' queues and waits.

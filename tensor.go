@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/gograd/gograd/device"
 	_ "github.com/gograd/gograd/device/cpu"   // the CPU device, where a C compiler works
@@ -187,6 +188,10 @@ func (t *Tensor) Assign(v any) *Tensor {
 	if !slices.Equal(shape, t.uop.Shape()) {
 		panic(fmt.Sprintf("gograd: Assign: value of shape %v does not fit target %v", x.uop.Shape(), t.uop.Shape()))
 	}
-	t.uop = uop.New(uop.ASSIGN, t.DType(), []*uop.UOp{t.uop, x.expandTo(shape).uop}, nil)
+	// Each assign is its own node (a write happens once), so two equal
+	// assigns in different steps of a loop are not one.
+	t.uop = uop.New(uop.ASSIGN, t.DType(), []*uop.UOp{t.uop, x.expandTo(shape).uop}, assignIDs.Add(1))
 	return t
 }
+
+var assignIDs atomic.Int64

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gograd/gograd/dtype"
 	"github.com/gograd/gograd/shape"
 	"github.com/gograd/gograd/uop"
 )
@@ -23,22 +24,35 @@ type Options struct {
 	// Vector marks one axis (the last global or last reduce axis, whichever
 	// reads memory best) for a backend that runs it in chunks of lanes.
 	Vector bool
+	// SIMD is the width in bytes of the target's vector registers: with it,
+	// the hand-tuned optimisations upcast and vectorize (0: none).
+	SIMD int
+	// Opts, when set, are applied instead of the hand-tuned ones (BEAM search).
+	Opts []Opt
 }
 
 // Kernel is a kernel AST being shaped: the views of every load, const and
 // store, kept consistent while axes are permuted and merged.
 type Kernel struct {
-	AST     *uop.UOp
-	Full    []int // loop sizes, global axes first, then reduce axes
-	NGlobal int   // how many of Full are global
-	Vector  int   // the vector axis, or -1
-	views   []*uop.UOp
-	sts     []shape.ShapeTracker
+	AST      *uop.UOp
+	Full     []int  // sizes: global loops, reduce loops, then upcast axes
+	NGlobal  int    // how many of Full are global loops
+	NLoop    int    // how many of Full are loops; Full[NLoop:] are upcast into registers
+	UpReduce []bool // for each upcast axis, whether it came from a reduce axis
+	VecDim   int    // the upcast axis that is a SIMD vector, or -1
+	Vector   int    // the loop a chunked backend (GO) runs as vectors, or -1
+	Opts     []Opt  // the optimisations applied
+	views    []*uop.UOp
+	sts      []shape.ShapeTracker
+
+	storeView map[*uop.UOp]bool // the views of stores
+	loadView  map[*uop.UOp]bool // the views of buffer loads
+	outDType  dtype.DType       // the dtype of the first store
 }
 
 // NewKernel reads the views and reduce of ast.
 func NewKernel(ast *uop.UOp) *Kernel {
-	k := &Kernel{AST: ast, Vector: -1}
+	k := &Kernel{AST: ast, Vector: -1, VecDim: -1, storeView: map[*uop.UOp]bool{}, loadView: map[*uop.UOp]bool{}}
 	var reduceAxes []int
 	for _, u := range uop.Toposort(ast) {
 		switch u.Op {
@@ -47,6 +61,13 @@ func NewKernel(ast *uop.UOp) *Kernel {
 			k.sts = append(k.sts, u.Arg.(shape.ShapeTracker))
 		case uop.REDUCE_AXIS:
 			reduceAxes = u.Arg.(uop.ReduceArg).Axes
+		case uop.LOAD:
+			k.loadView[u.Src[1]] = true
+		case uop.STORE:
+			k.storeView[u.Src[1]] = true
+			if k.outDType == dtype.Invalid {
+				k.outDType = u.Src[0].DType
+			}
 		}
 	}
 	// The full shape is the largest size seen on each axis (reduce axes are 1
@@ -80,6 +101,7 @@ func NewKernel(ast *uop.UOp) *Kernel {
 		k.sts[i] = k.sts[i].Permute(order)
 	}
 	k.simplify()
+	k.NLoop = len(k.Full)
 	return k
 }
 
@@ -168,10 +190,10 @@ func (k *Kernel) ChooseVector() {
 }
 
 // Name is the kernel's shape-derived name: E_ for elementwise kernels, r_ for
-// reductions, then the loop sizes.
+// reductions, then the loop sizes; upcast axes follow an "u" (vector ones a "v").
 func (k *Kernel) Name() string {
 	var b strings.Builder
-	if len(k.Full) > k.NGlobal {
+	if k.NLoop > k.NGlobal || slices.Contains(k.UpReduce, true) {
 		b.WriteString("r")
 	} else {
 		b.WriteString("E")
@@ -179,13 +201,19 @@ func (k *Kernel) Name() string {
 	if len(k.Full) == 0 {
 		b.WriteString("_1")
 	}
-	for _, s := range k.Full {
+	for i, s := range k.Full {
 		b.WriteString("_")
+		switch {
+		case i == k.VecDim:
+			b.WriteString("v")
+		case i >= k.NLoop:
+			b.WriteString("u")
+		}
 		b.WriteString(strconv.Itoa(s))
 	}
 	return b.String()
 }
 
 func (k *Kernel) String() string {
-	return fmt.Sprintf("%s full=%v globals=%d vector=%d", k.Name(), k.Full, k.NGlobal, k.Vector)
+	return fmt.Sprintf("%s full=%v globals=%d loops=%d vector=%d opts=%v", k.Name(), k.Full, k.NGlobal, k.NLoop, k.Vector, k.Opts)
 }

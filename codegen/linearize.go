@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/gograd/gograd/dtype"
-	"github.com/gograd/gograd/shape"
 	"github.com/gograd/gograd/uop"
 )
 
@@ -26,78 +25,39 @@ type Program struct {
 // Compile shapes ast for a backend with opts and linearizes it.
 func Compile(ast *uop.UOp, opts Options) *Program {
 	k := NewKernel(ast)
+	switch {
+	case opts.Opts != nil:
+		for _, o := range opts.Opts {
+			if err := k.ApplyOpt(o); err != nil {
+				panic(err)
+			}
+		}
+	case opts.SIMD > 0:
+		k.HandOpts(opts.SIMD)
+	}
 	if opts.Vector {
 		k.ChooseVector()
 	}
 	return k.Linearize()
 }
 
-// Linearize lowers the views to index arithmetic and orders the program.
+// Linearize lowers the views to index arithmetic, expands the upcast axes,
+// vectorizes, and orders the program.
 func (k *Kernel) Linearize() *Program {
-	ranges := make([]*uop.UOp, len(k.Full))
-	for i, s := range k.Full {
-		ranges[i] = uop.New(uop.RANGE, dtype.Index, nil, uop.RangeArg{Axis: i, Size: s, Reduce: i >= k.NGlobal, Vector: i == k.Vector})
+	ranges := make([]*uop.UOp, k.NLoop)
+	for i := range ranges {
+		ranges[i] = uop.New(uop.RANGE, dtype.Index, nil, uop.RangeArg{Axis: i, Size: k.Full[i], Reduce: i >= k.NGlobal, Vector: i == k.Vector})
 	}
-	stOf := map[*uop.UOp]shape.ShapeTracker{}
-	for i, v := range k.views {
-		stOf[v] = k.sts[i]
-	}
-	lw := &lowerer{k: k, ranges: ranges, stOf: stOf}
-	sink := uop.Simplify(uop.GraphRewrite(k.AST, lw.rules()))
+	e := newExpander(k, ranges)
+	sink := e.expandSink(k.AST)
+	sink = uop.Simplify(uop.GraphRewrite(sink, vectorizer))
+	lw := &lowerer{k: k, ranges: ranges}
 	return lw.linearize(sink)
 }
 
 type lowerer struct {
 	k      *Kernel
 	ranges []*uop.UOp
-	stOf   map[*uop.UOp]shape.ShapeTracker
-}
-
-// index returns the buffer index and validity of a view at the kernel's
-// loop variables (0 on the view's size-1 axes).
-func (lw *lowerer) index(view *uop.UOp) (idx, valid *uop.UOp) {
-	st := lw.stOf[view]
-	idxs := make([]*uop.UOp, len(st.Shape()))
-	for i, n := range st.Shape() {
-		if n == 1 {
-			idxs[i] = uop.Index(0)
-		} else {
-			idxs[i] = lw.ranges[i]
-		}
-	}
-	return st.Index(idxs)
-}
-
-func alwaysTrue(u *uop.UOp) bool { return u.Op == uop.CONST && uop.ConstInt(u) == 1 }
-
-// rules lower a kernel AST: views become index arithmetic and validity
-// masks, and each reduce learns the loops it runs over.
-func (lw *lowerer) rules() *uop.Matcher {
-	return uop.NewMatcher(
-		uop.R(uop.P(uop.LOAD, uop.V("buf"), uop.P(uop.VIEW).N("view")), func(b *uop.Binds) *uop.UOp {
-			idx, valid := lw.index(b.Get("view"))
-			src := []*uop.UOp{b.Get("buf"), idx}
-			if !alwaysTrue(valid) {
-				src = append(src, valid)
-			}
-			return uop.New(uop.LOAD, b.U.DType, src, nil)
-		}),
-		uop.R(uop.P(uop.STORE, uop.V("buf"), uop.P(uop.VIEW).N("view"), uop.V("val")), func(b *uop.Binds) *uop.UOp {
-			idx, _ := lw.index(b.Get("view"))
-			return uop.New(uop.STORE, b.U.DType, []*uop.UOp{b.Get("buf"), idx, b.Get("val")}, nil)
-		}),
-		uop.R(uop.P(uop.CONST, uop.P(uop.VIEW).N("view")), func(b *uop.Binds) *uop.UOp {
-			c := uop.New(uop.CONST, b.U.DType, nil, b.U.Arg)
-			if _, valid := lw.index(b.Get("view")); !alwaysTrue(valid) {
-				return valid.Alu(uop.WHERE, c, uop.KConst(c.DType, 0))
-			}
-			return c
-		}),
-		uop.R(uop.P(uop.REDUCE_AXIS, uop.V("x")), func(b *uop.Binds) *uop.UOp {
-			src := append([]*uop.UOp{b.Get("x")}, lw.ranges[lw.k.NGlobal:]...)
-			return uop.New(uop.REDUCE_AXIS, b.U.DType, src, uop.ReduceArg{Op: b.U.Arg.(uop.ReduceArg).Op})
-		}),
-	)
 }
 
 // linearize orders the lowered graph into loops. Nodes go in the outermost

@@ -10,8 +10,9 @@ import (
 	"math"
 )
 
-// DType is an element type.
-type DType uint8
+// DType is an element type: a scalar type, or a vector of 2 to 256 of one
+// (made by Vec, used only inside kernels for SIMD code).
+type DType uint16
 
 // The element types. The order is the promotion order within a kind.
 const (
@@ -72,27 +73,49 @@ var infos = [numDTypes]info{
 var All = []DType{Bool, Int8, Uint8, Int16, Uint16, Int32, Uint32, Int64, Uint64, Float16, BFloat16, Float32, Float64}
 
 func (d DType) String() string {
-	if d >= numDTypes {
-		return fmt.Sprintf("dtype(%d)", uint8(d))
+	s := d.Scalar()
+	if s >= numDTypes {
+		return fmt.Sprintf("dtype(%d)", uint16(d))
 	}
-	return infos[d].name
+	if n := d.Count(); n > 1 {
+		return fmt.Sprintf("%sx%d", infos[s].name, n)
+	}
+	return infos[s].name
 }
 
-// Size is the number of bytes of one element.
-func (d DType) Size() int { return infos[d].size }
+// Vec returns the vector of n elements of d's scalar type (d's scalar type
+// itself for n = 1).
+func (d DType) Vec(n int) DType {
+	if n < 1 || n > 256 {
+		panic(fmt.Sprintf("dtype: vector of %d", n))
+	}
+	return d.Scalar() | DType(n-1)<<8
+}
 
-// IsFloat reports whether d is a floating-point type.
-func (d DType) IsFloat() bool { return infos[d].float }
+// Scalar returns the element type of a vector (d itself for a scalar).
+func (d DType) Scalar() DType { return d & 0xff }
 
-// IsInt reports whether d is a signed or unsigned integer type (not Bool).
-func (d DType) IsInt() bool { return d != Bool && d != Invalid && !infos[d].float }
+// Count returns the number of elements of a vector (1 for a scalar).
+func (d DType) Count() int { return int(d>>8) + 1 }
 
-// IsUnsigned reports whether d is an unsigned integer type.
-func (d DType) IsUnsigned() bool { return infos[d].unsigned }
+// Size is the number of bytes of one element (of a whole vector).
+func (d DType) Size() int { return infos[d.Scalar()].size * d.Count() }
+
+// IsFloat reports whether d is (a vector of) a floating-point type.
+func (d DType) IsFloat() bool { return infos[d.Scalar()].float }
+
+// IsInt reports whether d is (a vector of) a signed or unsigned integer type.
+func (d DType) IsInt() bool {
+	s := d.Scalar()
+	return s != Bool && s != Invalid && !infos[s].float
+}
+
+// IsUnsigned reports whether d is (a vector of) an unsigned integer type.
+func (d DType) IsUnsigned() bool { return infos[d.Scalar()].unsigned }
 
 // IsHalf reports whether d is one of the 16-bit float types, which kernels
 // compute in float32 and round after every op.
-func (d DType) IsHalf() bool { return d == Float16 || d == BFloat16 }
+func (d DType) IsHalf() bool { s := d.Scalar(); return s == Float16 || s == BFloat16 }
 
 // Parse returns the type with the given name ("float32", "int8", ...).
 func Parse(name string) (DType, error) {
@@ -159,6 +182,7 @@ func Promote(a, b DType) DType {
 
 // Min returns the smallest value of d as a float64 (-Inf for floats).
 func (d DType) Min() float64 {
+	d = d.Scalar()
 	switch {
 	case d.IsFloat():
 		return math.Inf(-1)
@@ -171,6 +195,7 @@ func (d DType) Min() float64 {
 
 // Max returns the largest value of d as a float64 (+Inf for floats).
 func (d DType) Max() float64 {
+	d = d.Scalar()
 	switch {
 	case d.IsFloat():
 		return math.Inf(1)

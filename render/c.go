@@ -92,11 +92,13 @@ func C(name string, uops []*uop.UOp) (*CKernel, error) {
 }
 
 type cRenderer struct {
-	k     *CKernel
-	b     strings.Builder
-	names map[*uop.UOp]string
-	depth int
-	nvar  int
+	k         *CKernel
+	b         strings.Builder
+	names     map[*uop.UOp]string
+	depth     int
+	nvar      int
+	types     map[string]string // vector typedefs, by name
+	typeOrder []string
 }
 
 func (r *cRenderer) line(format string, args ...any) {
@@ -140,6 +142,9 @@ func (r *cRenderer) render(uops []*uop.UOp) (err error) {
 	src := r.b.String()
 	var out strings.Builder
 	out.WriteString(cPrelude)
+	for _, t := range r.typeOrder {
+		out.WriteString(r.types[t] + "\n")
+	}
 	fmt.Fprintf(&out, "void %s(void **bufs, const long long *vars, long long start, long long end) {\n", r.k.Name)
 	for _, u := range uops {
 		if u.Op == uop.DEFINE_GLOBAL {
@@ -195,61 +200,248 @@ func (r *cRenderer) uop(u *uop.UOp, split bool) {
 	case uop.DEFINE_ACC:
 		a := u.Arg.(uop.AccArg)
 		v := r.fresh("acc", u)
-		r.line("%s %s = %s;", cType(u.DType), v, cConst(u.DType, a.Identity))
+		init := cConst(u.DType.Scalar(), a.Identity)
+		if u.DType.Count() > 1 {
+			init = r.broadcast(u.DType, init)
+		}
+		r.line("%s %s = %s;", r.cType(u.DType), v, init)
 	case uop.ASSIGN:
 		r.line("%s = %s;", r.name(u.Src[0]), r.name(u.Src[1]))
 	case uop.LOAD:
 		v := r.fresh("val", u)
-		load := r.cLoad(u.Src[0], r.name(u.Src[1]))
+		load := r.cLoad(u.Src[0], r.name(u.Src[1]), u.DType.Count())
 		if len(u.Src) > 2 {
-			load = fmt.Sprintf("(%s ? %s : %s)", r.name(u.Src[2]), load, cConst(u.DType, int64(0)))
+			zero := cConst(u.DType.Scalar(), int64(0))
+			if u.DType.Count() > 1 {
+				zero = fmt.Sprintf("((%s){0})", r.cType(u.DType))
+			}
+			load = fmt.Sprintf("(%s ? %s : %s)", r.name(u.Src[2]), load, zero)
 		}
-		r.line("%s %s = %s;", cType(u.DType), v, load)
+		r.line("%s %s = %s;", r.cType(u.DType), v, load)
 	case uop.STORE:
-		buf := u.Src[0]
-		val := r.name(u.Src[2])
-		switch buf.DType {
-		case dtype.Float16:
-			val = "(_Float16)" + val
-		case dtype.BFloat16:
-			val = "f_to_bf16(" + val + ")"
-		}
-		r.line("%s[%s] = %s;", r.name(buf), r.name(u.Src[1]), val)
+		r.store(u)
+	case uop.VECTORIZE:
+		v := r.fresh("vec", u)
+		r.line("%s %s = %s;", r.cType(u.DType), v, r.vectorize(u))
+	case uop.GEP:
+		r.names[u] = fmt.Sprintf("%s[%d]", r.name(u.Src[0]), u.Arg.(int))
 	default:
 		v := r.fresh("alu", u)
-		expr := r.cExpr(u)
-		if u.DType.IsHalf() && u.Op != uop.WHERE && u.Op != uop.MAX {
-			if u.DType == dtype.Float16 {
-				expr = "round_f16(" + expr + ")"
-			} else {
-				expr = "round_bf16(" + expr + ")"
+		var expr string
+		if u.DType.Count() > 1 {
+			expr = r.vectorExpr(u)
+		} else {
+			s := make([]string, len(u.Src))
+			for i, x := range u.Src {
+				s[i] = r.name(x)
 			}
+			expr = r.cExpr(u, s)
+			expr = cRoundHalf(u, expr)
 		}
-		r.line("%s %s = %s;", cType(u.DType), v, expr)
+		r.line("%s %s = %s;", r.cType(u.DType), v, expr)
 	}
 }
 
-func (r *cRenderer) cLoad(buf *uop.UOp, idx string) string {
-	s := fmt.Sprintf("%s[%s]", r.name(buf), idx)
-	switch buf.DType {
-	case dtype.Float16:
-		return "(float)" + s
-	case dtype.BFloat16:
-		return "bf16_to_f(" + s + ")"
+// cRoundHalf rounds a half-typed result back to its precision after the op.
+func cRoundHalf(u *uop.UOp, expr string) string {
+	if !u.DType.IsHalf() || u.Op == uop.WHERE || u.Op == uop.MAX {
+		return expr
 	}
-	return s
+	if u.DType.Scalar() == dtype.Float16 {
+		return "round_f16(" + expr + ")"
+	}
+	return "round_bf16(" + expr + ")"
 }
 
-// cExpr renders an ALU, CAST or BITCAST node with gograd's semantics.
-func (r *cRenderer) cExpr(u *uop.UOp) string {
+// cType names the C type of a (vector) dtype, declaring vector types as used.
+func (r *cRenderer) cType(dt dtype.DType) string {
+	if dt.Count() == 1 {
+		return cType(dt)
+	}
+	return r.vecType(cType(dt.Scalar()), dt.Count(), dt.Scalar() == dtype.Bool)
+}
+
+// vecType declares (once) and names a GCC vector of n elements of C type t.
+func (r *cRenderer) vecType(t string, n int, isBool bool) string {
+	elem := t
+	size := map[string]int{"float": 4, "double": 8, "int8_t": 1, "uint8_t": 1, "int16_t": 2, "uint16_t": 2,
+		"int32_t": 4, "uint32_t": 4, "int64_t": 8, "uint64_t": 8, "_Float16": 2}[t]
+	if isBool {
+		elem, size = "uint8_t", 1
+	}
+	name := strings.ReplaceAll(strings.TrimSuffix(elem, "_t"), "_", "") + "x" + strconv.Itoa(n)
+	if isBool {
+		name = "boolx" + strconv.Itoa(n)
+	}
+	if r.types == nil {
+		r.types = map[string]string{}
+	}
+	if _, ok := r.types[name]; !ok {
+		r.types[name] = fmt.Sprintf("typedef %s %s __attribute__((vector_size(%d), aligned(%d)));", elem, name, size*n, size)
+		r.typeOrder = append(r.typeOrder, name)
+	}
+	return name
+}
+
+// broadcast renders x (a scalar expression) in every lane of a vector of
+// dtype dt. Listing the lanes keeps -0.0 (0 + -0.0 would not).
+func (r *cRenderer) broadcast(dt dtype.DType, x string) string {
+	v := "b_"
+	lanes := make([]string, dt.Count())
+	for i := range lanes {
+		lanes[i] = v
+	}
+	return fmt.Sprintf("({%s b_ = (%s)(%s); (%s){%s};})", r.elemType(dt), r.elemType(dt), x, r.cType(dt), strings.Join(lanes, ", "))
+}
+
+// elemType is the C type of one lane of a vector dtype.
+func (r *cRenderer) elemType(dt dtype.DType) string {
+	if dt.Scalar() == dtype.Bool {
+		return "uint8_t"
+	}
+	return cType(dt.Scalar())
+}
+
+// lane returns the C expression of lane l of u (u itself for a scalar).
+func (r *cRenderer) lane(u *uop.UOp, l int) string {
+	if u.DType.Count() > 1 {
+		return fmt.Sprintf("%s[%d]", r.name(u), l)
+	}
+	return r.name(u)
+}
+
+// vectorize renders a VECTORIZE: a broadcast of one scalar, or the lanes.
+func (r *cRenderer) vectorize(u *uop.UOp) string {
+	t := r.cType(u.DType)
+	same := true
+	for _, x := range u.Src[1:] {
+		same = same && x == u.Src[0]
+	}
+	if same {
+		return r.broadcast(u.DType, r.name(u.Src[0]))
+	}
+	lanes := make([]string, len(u.Src))
+	for i, x := range u.Src {
+		lanes[i] = r.name(x)
+	}
+	return fmt.Sprintf("((%s){%s})", t, strings.Join(lanes, ", "))
+}
+
+// vectorExpr renders an op on vectors: arithmetic as vector expressions the
+// compiler maps to SIMD instructions, the rest lane by lane.
+func (r *cRenderer) vectorExpr(u *uop.UOp) string {
+	dt := u.DType
+	n := dt.Count()
+	t := r.cType(dt)
 	s := make([]string, len(u.Src))
 	for i, x := range u.Src {
 		s[i] = r.name(x)
 	}
-	dt := u.DType
+	elem := dt.Scalar()
+	arith := elem != dtype.Bool && !dt.IsHalf()
+	switch {
+	case u.Op == uop.ADD && arith:
+		return fmt.Sprintf("(%s + %s)", s[0], s[1])
+	case u.Op == uop.MUL && arith:
+		return fmt.Sprintf("(%s * %s)", s[0], s[1])
+	case u.Op == uop.MULACC && arith:
+		return fmt.Sprintf("(%s * %s + %s)", s[0], s[1], s[2])
+	case u.Op == uop.NEG && arith:
+		return "(-" + s[0] + ")"
+	case u.Op == uop.RECIP && elem.IsFloat() && !dt.IsHalf():
+		return fmt.Sprintf("(1 / %s)", s[0])
+	case (u.Op == uop.AND || u.Op == uop.OR || u.Op == uop.XOR) && !elem.IsFloat():
+		op := map[uop.Op]string{uop.AND: "&", uop.OR: "|", uop.XOR: "^"}[u.Op]
+		return fmt.Sprintf("(%s %s %s)", s[0], op, s[1])
+	case u.Op == uop.CAST && castNative(u.Src[0].DType.Scalar(), elem):
+		return fmt.Sprintf("__builtin_convertvector(%s, %s)", s[0], t)
+	}
+	lanes := make([]string, n)
+	for l := range n {
+		ls := make([]string, len(u.Src))
+		for i, x := range u.Src {
+			ls[i] = r.lane(x, l)
+		}
+		lanes[l] = cRoundHalf(u, r.cExpr(u, ls))
+	}
+	return fmt.Sprintf("((%s){%s})", t, strings.Join(lanes, ", "))
+}
+
+// castNative reports whether a conversion has C's semantics, so that
+// __builtin_convertvector does it (floats to integers do not: NaN and
+// out-of-range values need gograd's rule).
+func castNative(from, to dtype.DType) bool {
+	if to == dtype.Bool || from.IsHalf() || to.IsHalf() {
+		return false
+	}
+	return !(from.IsFloat() && !to.IsFloat())
+}
+
+// cLoad reads n consecutive elements (one, or a vector) of buf at idx.
+func (r *cRenderer) cLoad(buf *uop.UOp, idx string, n int) string {
+	p := r.name(buf)
+	if n == 1 {
+		s := fmt.Sprintf("%s[%s]", p, idx)
+		switch buf.DType {
+		case dtype.Float16:
+			return "(float)" + s
+		case dtype.BFloat16:
+			return "bf16_to_f(" + s + ")"
+		}
+		return s
+	}
+	switch buf.DType {
+	case dtype.Float16:
+		st := r.vecType("_Float16", n, false)
+		return fmt.Sprintf("__builtin_convertvector(*(%s *)(%s + %s), %s)", st, p, idx, r.vecType("float", n, false))
+	case dtype.BFloat16:
+		lanes := make([]string, n)
+		for l := range n {
+			lanes[l] = fmt.Sprintf("bf16_to_f(%s[%s + %d])", p, idx, l)
+		}
+		return fmt.Sprintf("((%s){%s})", r.vecType("float", n, false), strings.Join(lanes, ", "))
+	case dtype.Bool:
+		return fmt.Sprintf("(*(%s *)(%s + %s))", r.vecType("uint8_t", n, true), p, idx)
+	}
+	return fmt.Sprintf("(*(%s *)(%s + %s))", r.vecType(cType(buf.DType), n, false), p, idx)
+}
+
+// store writes a value (one element or a vector of consecutive ones).
+func (r *cRenderer) store(u *uop.UOp) {
+	buf, idx, val := u.Src[0], r.name(u.Src[1]), u.Src[2]
+	p := r.name(buf)
+	n := val.DType.Count()
+	v := r.name(val)
+	if n == 1 {
+		switch buf.DType {
+		case dtype.Float16:
+			v = "(_Float16)" + v
+		case dtype.BFloat16:
+			v = "f_to_bf16(" + v + ")"
+		}
+		r.line("%s[%s] = %s;", p, idx, v)
+		return
+	}
+	switch buf.DType {
+	case dtype.Float16:
+		st := r.vecType("_Float16", n, false)
+		r.line("*(%s *)(%s + %s) = __builtin_convertvector(%s, %s);", st, p, idx, v, st)
+	case dtype.BFloat16:
+		for l := range n {
+			r.line("%s[%s + %d] = f_to_bf16(%s[%d]);", p, idx, l, v, l)
+		}
+	default:
+		r.line("*(%s *)(%s + %s) = %s;", r.cType(val.DType), p, idx, v)
+	}
+}
+
+// cExpr renders a scalar ALU, CAST or BITCAST node with gograd's semantics,
+// its sources named s.
+func (r *cRenderer) cExpr(u *uop.UOp, s []string) string {
+	dt := u.DType.Scalar()
 	src := dt
 	if len(u.Src) > 0 {
-		src = u.Src[0].DType
+		src = u.Src[0].DType.Scalar()
 	}
 	isF := src.IsFloat()
 	ct := cType(dt)
@@ -341,14 +533,13 @@ func (r *cRenderer) cExpr(u *uop.UOp) string {
 		}
 		return fmt.Sprintf("(%s)%s", ct, s[0])
 	case uop.BITCAST:
-		return r.bitcast(u, s[0])
+		return r.bitcast(src, dt, s[0])
 	}
 	panic(fmt.Sprintf("no C for %v", u.Op))
 }
 
 // bitcast reinterprets the bits of a value; halves go through their 16-bit storage.
-func (r *cRenderer) bitcast(u *uop.UOp, x string) string {
-	from, to := u.Src[0].DType, u.DType
+func (r *cRenderer) bitcast(from, to dtype.DType, x string) string {
 	switch from {
 	case dtype.Float16:
 		x = fmt.Sprintf("({_Float16 h_ = (_Float16)%s; uint16_t b_; memcpy(&b_, &h_, 2); b_;})", x)

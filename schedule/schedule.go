@@ -293,11 +293,11 @@ func (g *graph) storeChains() map[*uop.UOp]bool {
 		if u.Op == uop.CONTIGUOUS {
 			u = u.Src[0]
 		}
-		for storeMove(u.Op) && (u == r || len(g.children[u]) == 1) && !g.leaf(u.Src[0]) {
+		for storeMove(u.Op) && (u == r || (len(g.children[u]) == 1 && !g.leaf(u))) && !g.leaf(u.Src[0]) {
 			links = append(links, u)
 			u = u.Src[0]
 		}
-		if u.Op == uop.REDUCE_AXIS && (u == r || len(g.children[u]) == 1) {
+		if u.Op == uop.REDUCE_AXIS && (u == r || (len(g.children[u]) == 1 && !g.leaf(u))) {
 			for _, l := range links {
 				chain[l] = true
 			}
@@ -377,20 +377,94 @@ func (g *graph) build() *Schedule {
 			for _, src := range px.srcs {
 				if src.Op == uop.BUFFER && src.Arg.(*device.Buffer) == target {
 					pa.after[x] = true
-					if px.after[a] {
-						panic("schedule: a kernel reads both the old and the new contents of an assigned buffer")
-					}
 				}
 			}
 		}
+	}
+	// Updates that read each other's old values (an optimizer's parameter
+	// and its moments) order each other both ways: they can only run as one
+	// kernel, which reads every old value before it writes.
+	for _, cycle := range cycles(items) {
+		first := items[cycle[0]]
+		for _, i := range cycle[1:] {
+			p := items[i]
+			if !slices.Equal(elementwiseShape(p), elementwiseShape(first)) || elementwiseShape(p) == nil ||
+				p.outs[0].Device != first.outs[0].Device || !g.sameViewIO(first, p) {
+				panic("schedule: kernels read each other's old contents of assigned buffers and cannot run as one kernel")
+			}
+		}
+		for _, i := range cycle[1:] {
+			g.merge(first, items[i])
+			items[i].gone = true
+		}
+		for _, x := range items {
+			for _, i := range cycle[1:] {
+				if x.after[i] {
+					delete(x.after, i)
+					x.after[cycle[0]] = true
+				}
+			}
+		}
+		delete(first.after, cycle[0])
 	}
 	order := orderItems(items)
 	order = g.mergeKernels(items, order)
 	return g.planMemory(items, order)
 }
 
-// orderItems sorts items so every item comes after those in its after set,
-// keeping the discovery order otherwise.
+// cycles returns the strongly connected components of more than one item in
+// the after graph (Tarjan's algorithm).
+func cycles(items []*pending) [][]int {
+	index := make([]int, len(items))
+	low := make([]int, len(items))
+	onStack := make([]bool, len(items))
+	for i := range index {
+		index[i] = -1
+	}
+	var stack []int
+	var out [][]int
+	n := 0
+	var visit func(v int)
+	visit = func(v int) {
+		index[v], low[v] = n, n
+		n++
+		stack = append(stack, v)
+		onStack[v] = true
+		for w := range items[v].after {
+			if index[w] < 0 {
+				visit(w)
+				low[v] = min(low[v], low[w])
+			} else if onStack[w] {
+				low[v] = min(low[v], index[w])
+			}
+		}
+		if low[v] == index[v] {
+			var comp []int
+			for {
+				w := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				onStack[w] = false
+				comp = append(comp, w)
+				if w == v {
+					break
+				}
+			}
+			if len(comp) > 1 {
+				slices.Sort(comp)
+				out = append(out, comp)
+			}
+		}
+	}
+	for v := range items {
+		if index[v] < 0 {
+			visit(v)
+		}
+	}
+	return out
+}
+
+// orderItems sorts items (skipping merged ones) so every item comes after
+// those in its after set, keeping the discovery order otherwise.
 func orderItems(items []*pending) []int {
 	done := make([]bool, len(items))
 	var order []int
@@ -416,7 +490,9 @@ func orderItems(items []*pending) []int {
 		order = append(order, i)
 	}
 	for i := range items {
-		visit(i)
+		if !items[i].gone {
+			visit(i)
+		}
 	}
 	return order
 }
@@ -675,7 +751,7 @@ func (g *graph) lowerKernel(r *uop.UOp) (*uop.UOp, []*uop.UOp) {
 	// Reshapes, permutes and flips between the output and a reduce become
 	// the store's view: the reduce's element i goes where the ops send it.
 	if chain := g.storeChains(); chain[val] {
-		for chain[val] {
+		for chain[val] && (val == r || !g.leaf(val)) {
 			switch val.Op {
 			case uop.PERMUTE:
 				order := val.Arg.([]int)

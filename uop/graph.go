@@ -145,7 +145,7 @@ func (u *UOp) Alu(op Op, others ...*UOp) *UOp {
 	dt := u.DType
 	switch {
 	case op.IsComparison():
-		dt = dtype.Bool
+		dt = dtype.Bool.Vec(u.DType.Count())
 	case op == WHERE:
 		dt = others[0].DType
 	}

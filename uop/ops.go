@@ -67,6 +67,8 @@ const (
 	RANGE         // a loop variable 0..Arg.(RangeArg).Size
 	ENDRANGE      // closes the loop of src[0]
 	MULACC        // a*b + c, fused by the optimiser for backends with FMA-like loops
+	VECTORIZE     // a vector of DType made of its sources, one per lane
+	GEP           // lane Arg of the vector src[0]
 
 	numOps
 )
@@ -79,7 +81,7 @@ var opNames = [...]string{
 	SHRINK: "SHRINK", FLIP: "FLIP", CONST: "CONST", BUFFER: "BUFFER", CAST: "CAST", BITCAST: "BITCAST",
 	COPY: "COPY", ASSIGN: "ASSIGN", CONTIGUOUS: "CONTIGUOUS", DETACH: "DETACH", LOAD: "LOAD", STORE: "STORE",
 	SINK: "SINK", VIEW: "VIEW", DEFINE_GLOBAL: "DEFINE_GLOBAL", DEFINE_VAR: "DEFINE_VAR",
-	DEFINE_ACC: "DEFINE_ACC", RANGE: "RANGE", ENDRANGE: "ENDRANGE",
+	DEFINE_ACC: "DEFINE_ACC", RANGE: "RANGE", ENDRANGE: "ENDRANGE", VECTORIZE: "VECTORIZE", GEP: "GEP",
 }
 
 func (o Op) String() string {

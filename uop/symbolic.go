@@ -510,3 +510,45 @@ func gcd(a, b int64) int64 {
 
 // Simplify runs the symbolic simplifier over the graph under u.
 func Simplify(u *UOp) *UOp { return GraphRewrite(u, Symbolic) }
+
+// AffineIn reports whether the integer expression u is affine in the
+// variable v (c*v plus terms without v) and returns c.
+func AffineIn(u, v *UOp) (int64, bool) {
+	memo := map[*UOp]bool{}
+	var has func(x *UOp) bool
+	has = func(x *UOp) bool {
+		if r, ok := memo[x]; ok {
+			return r
+		}
+		r := x == v
+		for _, s := range x.Src {
+			r = r || has(s)
+		}
+		memo[x] = r
+		return r
+	}
+	var coef func(x *UOp) (int64, bool)
+	coef = func(x *UOp) (int64, bool) {
+		switch {
+		case x == v:
+			return 1, true
+		case !has(x):
+			return 0, true
+		case x.Op == ADD:
+			a, ok1 := coef(x.Src[0])
+			b, ok2 := coef(x.Src[1])
+			return a + b, ok1 && ok2
+		case x.Op == MUL && x.Src[1].Op == CONST:
+			a, ok := coef(x.Src[0])
+			return a * ConstInt(x.Src[1]), ok
+		case x.Op == MUL && x.Src[0].Op == CONST:
+			a, ok := coef(x.Src[1])
+			return a * ConstInt(x.Src[0]), ok
+		case x.Op == NEG:
+			a, ok := coef(x.Src[0])
+			return -a, ok
+		}
+		return 0, false
+	}
+	return coef(u)
+}

@@ -36,6 +36,8 @@ type UOp struct {
 	shape []int // tensor-level shape; nil for kernel-level nodes
 	vmin  int64 // bounds of an integer or bool kernel-level node
 	vmax  int64
+
+	done atomic.Pointer[UOp] // for an ASSIGN that has run: the view of its target
 }
 
 // Keyer is implemented by argument types that are not plain values (views,
@@ -68,6 +70,7 @@ func newWithDevice(op Op, dt dtype.DType, src []*UOp, arg any, dev string) *UOp 
 	var b [10]byte
 	kb.WriteByte(byte(op))
 	kb.WriteByte(byte(dt))
+	kb.WriteByte(byte(dt >> 8))
 	kb.Write(b[:binary.PutUvarint(b[:], uint64(len(src)))])
 	for _, s := range src {
 		kb.Write(b[:binary.PutUvarint(b[:], s.id)])
@@ -209,6 +212,13 @@ func writeArgKey(kb *strings.Builder, arg any) {
 		panic(fmt.Sprintf("uop: argument of type %T has no key", arg))
 	}
 }
+
+// Done returns, for an ASSIGN that has run, the buffer view it wrote (its
+// value from then on); nil otherwise.
+func (u *UOp) Done() *UOp { return u.done.Load() }
+
+// SetDone records that the ASSIGN u has run, writing view.
+func (u *UOp) SetDone(view *UOp) { u.done.Store(view) }
 
 // ID is a number unique to this node for the life of the process.
 func (u *UOp) ID() uint64 { return u.id }

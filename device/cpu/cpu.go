@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package cpu is the CPU device: kernels rendered as C (render.C) are
 // compiled at run time by the system's C compiler ($CC, then clang, gcc, cc)
 // into shared objects, loaded without cgo (purego) and run on all cores by
@@ -25,6 +27,7 @@ import (
 	"unsafe"
 
 	"github.com/ebitengine/purego"
+	xcpu "golang.org/x/sys/cpu"
 	"golang.org/x/sys/unix"
 
 	"github.com/gograd/gograd/device"
@@ -42,8 +45,21 @@ func init() {
 }
 
 // Flags are the compiler flags: optimise for this machine, wrap signed
-// overflow as Go does, keep IEEE semantics (no -ffast-math).
+// overflow as Go does, keep IEEE semantics (no -ffast-math; FMA contraction
+// is allowed, as GCC does by default).
 var Flags = []string{"-O3", "-march=native", "-fPIC", "-shared", "-fwrapv", "-fno-math-errno", "-fno-strict-aliasing", "-ffp-contract=fast"}
+
+// gccFlags are added for GCC: its SLP vectorizer (GCC 12, AVX-512)
+// miscompiles selects of lanes under a sqrtf of lanes; gograd's vectors are
+// explicit, so little is lost.
+var gccFlags = []string{"-fno-tree-slp-vectorize"}
+
+func (c *compiler) flags() []string {
+	if strings.Contains(strings.ToLower(c.version), "clang") {
+		return Flags
+	}
+	return append(append([]string{}, Flags...), gccFlags...)
+}
 
 type compiler struct {
 	path    string
@@ -111,7 +127,7 @@ func CacheDir() string {
 // build compiles src into a shared object in the cache and returns its path.
 func (c *compiler) build(src string) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s", c.path, c.version, strings.Join(Flags, " "), src)
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s", c.path, c.version, strings.Join(c.flags(), " "), src)
 	key := hex.EncodeToString(h.Sum(nil))[:32]
 	dir := CacheDir()
 	so := filepath.Join(dir, key+".so")
@@ -127,7 +143,7 @@ func (c *compiler) build(src string) (string, error) {
 	}
 	tmp.Close()
 	defer os.Remove(tmp.Name())
-	args := append(append([]string{}, Flags...), "-o", tmp.Name(), "-x", "c", "-", "-lm")
+	args := append(c.flags(), "-o", tmp.Name(), "-x", "c", "-", "-lm")
 	cmd := exec.Command(c.path, args...)
 	cmd.Stdin = strings.NewReader(src)
 	var stderr bytes.Buffer
@@ -264,3 +280,15 @@ func (p *program) Run(bufs []device.Mem, vars []int64) error {
 
 // ErrNoCompiler reports that no C compiler works on this machine.
 var ErrNoCompiler = errors.New("cpu: no C compiler")
+
+// VectorBytes is the width of the host's SIMD registers: 64 with AVX-512,
+// 32 with AVX2, 16 otherwise (SSE, NEON).
+func VectorBytes() int {
+	switch {
+	case xcpu.X86.HasAVX512F:
+		return 64
+	case xcpu.X86.HasAVX2:
+		return 32
+	}
+	return 16
+}

@@ -1,3 +1,5 @@
+//go:build unix
+
 package cpu_test
 
 import (
@@ -105,5 +107,21 @@ func TestKernelsRunOnCPU(t *testing.T) {
 		if d := got[i] - want[i]; d > 1e-3 || d < -1e-3 {
 			t.Fatalf("row %d: CPU %v, GO %v", i, got[i], want[i])
 		}
+	}
+}
+
+// TestSelectUnderSqrtRegression: GCC 12's SLP vectorizer (AVX-512)
+// miscompiled a select of lanes next to a sqrt of lanes; the CPU device must
+// agree with GO.
+func TestSelectUnderSqrtRegression(t *testing.T) {
+	needCompiler(t)
+	n := 32
+	p := g.FromSliceOn("CPU", make([]float32, n)).Add(g.Arange(n).To("CPU").Cast(g.Float32)).Contiguous().Realize()
+	q := p.Mul(0.5).Contiguous().Realize()
+	rows := func(x *g.Tensor) *g.Tensor { return x.Mul(x).Reshape(1, n).Expand(2, n) }
+	first := g.OnesLike(p).Reshape(n).Shrink([][2]int{{0, 1}}).Reshape(1, 1).Pad([][2]int{{0, 1}, {0, 0}})
+	got := first.Where(rows(p), rows(q.Sqrt())).Sum(1).Float32s()
+	if got[0] != 10416 || got[1] < 247.99 || got[1] > 248.01 {
+		t.Fatalf("got %v, want [10416 248]", got)
 	}
 }

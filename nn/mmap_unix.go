@@ -1,0 +1,27 @@
+//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly || solaris || illumos || aix
+
+package nn
+
+import (
+	"os"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// mapping is a memory-mapped file; tensors over its bytes keep it alive,
+// and it is unmapped when it becomes unreachable.
+type mapping struct{ data []byte }
+
+// mapFile maps size bytes of f privately, readable and writable (writes go
+// to the process's copy of the pages, never to the file), and returns them
+// with the value that keeps them mapped.
+func mapFile(f *os.File, size int) ([]byte, any, error) {
+	data, err := unix.Mmap(int(f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE)
+	if err != nil {
+		return nil, nil, err
+	}
+	m := &mapping{data: data}
+	runtime.AddCleanup(m, func(b []byte) { _ = unix.Munmap(b) }, data)
+	return data, m, nil
+}
