@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"unsafe"
 
+	"github.com/gograd/gograd/device"
 	"github.com/gograd/gograd/schedule"
 )
 
@@ -63,4 +64,13 @@ func (t *Tensor) Item() float64 {
 		panic(fmt.Sprintf("gograd: Item: tensor of shape %v has %d elements, not 1", t.uop.Shape(), t.Numel()))
 	}
 	return Data[float64](t)[0]
+}
+
+// viewOf returns t's buffer and whether t is the buffer's whole contiguous view.
+func viewOf(t *Tensor) (*device.Buffer, bool) {
+	if !schedule.IsBufferView(t.uop) {
+		return nil, false
+	}
+	buf, st := schedule.ViewOf(t.uop)
+	return buf, st.Contiguous() && st.Size() == buf.Size
 }

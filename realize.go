@@ -37,6 +37,7 @@ func RegisterBackend(kind string, opts codegen.Options, r func(name string, uops
 type compiled struct {
 	prog device.Program
 	info device.KernelInfo
+	vars []string // the symbolic variables the kernel takes, in launch order
 }
 
 var (
@@ -81,6 +82,9 @@ func compile(dev *device.Device, ast *uop.UOp) (*compiled, error) {
 		return nil, err
 	}
 	c = &compiled{prog: p, info: device.KernelInfo{Name: prog.Name, Global: prog.Full[:prog.NGlobal], FLOPs: prog.FLOPs}}
+	for _, v := range prog.Vars {
+		c.vars = append(c.vars, v.Arg.(uop.VarArg).Name)
+	}
 	cacheMu.Lock()
 	cache[key] = c
 	cacheMu.Unlock()
@@ -173,6 +177,9 @@ func run(s *schedule.Schedule) error {
 		switch it.Kind {
 		case schedule.Copy:
 			events[i] = dev.CopyBuffer(it.Bufs[0], it.Bufs[1], deps)
+			if capturing != nil {
+				capturing.add(CapturedKernel{Dev: dev, Bufs: it.Bufs})
+			}
 		case schedule.Kernel:
 			if it.AST == nil { // an empty output
 				continue
@@ -185,7 +192,14 @@ func run(s *schedule.Schedule) error {
 			for _, b := range it.Bufs {
 				info.Bytes += int64(b.Nbytes())
 			}
-			events[i] = dev.Exec(c.prog, &info, it.Bufs, nil, deps)
+			vals := make([]int64, len(c.vars))
+			for k, name := range c.vars {
+				vals[k] = s.VarVals[name]
+			}
+			events[i] = dev.Exec(c.prog, &info, it.Bufs, vals, deps)
+			if capturing != nil {
+				capturing.add(CapturedKernel{Dev: dev, Prog: c.prog, Info: info, Bufs: it.Bufs, Vars: c.vars, Vals: vals})
+			}
 		}
 		recordGraph(it, c2name(it))
 	}

@@ -169,6 +169,12 @@ func (lw *lowerer) linearize(sink *uop.UOp) *Program {
 		emit(uop.New(uop.ENDRANGE, dtype.Invalid, []*uop.UOp{lw.ranges[i]}, nil))
 	}
 
+	vars = vars[:0]
+	for _, u := range prog {
+		if u.Op == uop.DEFINE_VAR {
+			vars = append(vars, u)
+		}
+	}
 	p := &Program{Name: k.Name(), UOps: prog, Full: k.Full, NGlobal: k.NGlobal, Vector: k.Vector, Vars: vars, Kernel: k}
 	for _, u := range prog {
 		if u.Op == uop.DEFINE_GLOBAL {

@@ -86,8 +86,15 @@ func ResetStats() {
 // Exec queues program p on d with the given buffers and variable values,
 // after deps; it times the run, counts it and prints the DEBUG=2 line.
 func (d *Device) Exec(p Program, info *KernelInfo, bufs []*Buffer, vars []int64, deps []*Event) *Event {
-	return d.Submit(deps, func() error {
-		mems := make([]Mem, len(bufs))
+	return d.Submit(deps, func() error { return d.RunNow(p, info, bufs, vars, nil) })
+}
+
+// RunNow runs program p on d at once, on the calling goroutine (the JIT's
+// replay: nothing else must be queued on d), timing and counting it like
+// Exec. mems, when given, are the buffers' memory already looked up.
+func (d *Device) RunNow(p Program, info *KernelInfo, bufs []*Buffer, vars []int64, mems []Mem) error {
+	if mems == nil {
+		mems = make([]Mem, len(bufs))
 		for i, b := range bufs {
 			m, err := b.Mem()
 			if err != nil {
@@ -95,22 +102,22 @@ func (d *Device) Exec(p Program, info *KernelInfo, bufs []*Buffer, vars []int64,
 			}
 			mems[i] = m
 		}
-		start := time.Now()
-		if err := p.Run(mems, vars); err != nil {
-			return fmt.Errorf("%s on %s: %w", info.Name, d.Name, err)
-		}
-		el := time.Since(start)
-		c := countersFor(d.Name)
-		c.kernels.Add(1)
-		c.flops.Add(info.FLOPs)
-		c.bytes.Add(info.Bytes)
-		total := c.ns.Add(int64(el))
-		n := kernelCount.Add(1)
-		if env.Debug() >= 2 {
-			printKernelLine(d.Name, n, info, el, time.Duration(total))
-		}
-		return nil
-	})
+	}
+	start := time.Now()
+	if err := p.Run(mems, vars); err != nil {
+		return fmt.Errorf("%s on %s: %w", info.Name, d.Name, err)
+	}
+	el := time.Since(start)
+	c := countersFor(d.Name)
+	c.kernels.Add(1)
+	c.flops.Add(info.FLOPs)
+	c.bytes.Add(info.Bytes)
+	total := c.ns.Add(int64(el))
+	n := kernelCount.Add(1)
+	if env.Debug() >= 2 {
+		printKernelLine(d.Name, n, info, el, time.Duration(total))
+	}
+	return nil
 }
 
 // CopyBuffer queues a copy of src (on any device) into dst (on d).

@@ -51,6 +51,8 @@ type Schedule struct {
 	Items []*Item
 	// Views maps each requested node to the buffer view that holds its value.
 	Views map[*uop.UOp]*uop.UOp
+	// VarVals are the values the symbolic variables are bound to.
+	VarVals map[string]int64
 }
 
 // IsBufferView reports whether u is a realized buffer under movement ops
@@ -81,9 +83,44 @@ func ViewOf(u *uop.UOp) (*device.Buffer, shape.ShapeTracker) {
 
 // Create schedules the realization of targets.
 func Create(targets []*uop.UOp) *Schedule {
-	g := newGraph(targets)
+	bound, vals := unbind(targets)
+	g := newGraph(bound)
 	g.findRealizes()
-	return g.build()
+	s := g.build()
+	s.VarVals = vals
+	for i, t := range targets {
+		if bound[i] != t {
+			s.Views[t] = s.Views[bound[i]]
+		}
+	}
+	return s
+}
+
+// unbind replaces every BIND by its variable and returns the values: one
+// kernel then serves every value of the variable.
+func unbind(targets []*uop.UOp) ([]*uop.UOp, map[string]int64) {
+	vals := map[string]int64{}
+	subs := map[*uop.UOp]*uop.UOp{}
+	for _, u := range uop.Toposort(targets...) {
+		if u.Op != uop.BIND {
+			continue
+		}
+		name := u.Src[0].Arg.(uop.VarArg).Name
+		v := uop.ConstInt(u.Src[1])
+		if old, ok := vals[name]; ok && old != v {
+			panic(fmt.Sprintf("schedule: variable %s bound to both %d and %d in one realize", name, old, v))
+		}
+		vals[name] = v
+		subs[u] = u.Src[0]
+	}
+	if len(subs) == 0 {
+		return targets, vals
+	}
+	out := make([]*uop.UOp, len(targets))
+	for i, t := range targets {
+		out[i] = uop.Replace(t, subs)
+	}
+	return out, vals
 }
 
 type graph struct {
@@ -854,6 +891,10 @@ func pushViews(reduced []int) *uop.Matcher {
 			return uop.New(x.Op, x.DType, src, x.Arg)
 		}),
 		uop.R(uop.P(uop.DETACH, uop.V("x")), func(b *uop.Binds) *uop.UOp { return b.Get("x") }),
+		// A variable is one value everywhere: views of it are itself.
+		uop.R(uop.POps([]uop.Op{uop.RESHAPE, uop.EXPAND, uop.PERMUTE, uop.FLIP}, uop.P(uop.DEFINE_VAR).N("v")), func(b *uop.Binds) *uop.UOp {
+			return b.Get("v")
+		}),
 		uop.R(uop.P(uop.RESHAPE, uop.P(uop.RESHAPE, uop.V("x"))), func(b *uop.Binds) *uop.UOp {
 			return uop.New(uop.RESHAPE, b.U.DType, []*uop.UOp{b.Get("x")}, b.U.Arg)
 		}),

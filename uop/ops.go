@@ -1,8 +1,8 @@
 package uop
 
-// Op is a primitive operation. Every Tensor method is a composition of the 35
+// Op is a primitive operation. Every Tensor method is a composition of the 36
 // ops above the kernel-level group (20 elementwise, 1 reduce, 6 movement and
-// 8 data ops); a backend only has to render the compute ops besides loads and
+// 9 data ops); a backend only has to render the compute ops besides loads and
 // stores. The kernel-level group exists only inside the scheduler and codegen.
 type Op uint8
 
@@ -55,6 +55,7 @@ const (
 	ASSIGN     // write src[1] into the buffer of src[0]; in kernels, update an accumulator
 	CONTIGUOUS // realize src into its own contiguous buffer
 	DETACH     // src itself, through which no gradient flows
+	BIND       // a DEFINE_VAR (src[0]) with its value for one realize (src[1], a CONST)
 
 	// Kernel-level ops, made and consumed by the scheduler and codegen only.
 	LOAD          // read a buffer: (DEFINE_GLOBAL, VIEW) in kernel ASTs, (buffer, index[, valid]) in programs
@@ -79,7 +80,7 @@ var opNames = [...]string{
 	AND: "AND", OR: "OR", XOR: "XOR", SHL: "SHL", SHR: "SHR", WHERE: "WHERE", MULACC: "MULACC",
 	REDUCE_AXIS: "REDUCE_AXIS", RESHAPE: "RESHAPE", PERMUTE: "PERMUTE", EXPAND: "EXPAND", PAD: "PAD",
 	SHRINK: "SHRINK", FLIP: "FLIP", CONST: "CONST", BUFFER: "BUFFER", CAST: "CAST", BITCAST: "BITCAST",
-	COPY: "COPY", ASSIGN: "ASSIGN", CONTIGUOUS: "CONTIGUOUS", DETACH: "DETACH", LOAD: "LOAD", STORE: "STORE",
+	COPY: "COPY", ASSIGN: "ASSIGN", CONTIGUOUS: "CONTIGUOUS", DETACH: "DETACH", BIND: "BIND", LOAD: "LOAD", STORE: "STORE",
 	SINK: "SINK", VIEW: "VIEW", DEFINE_GLOBAL: "DEFINE_GLOBAL", DEFINE_VAR: "DEFINE_VAR",
 	DEFINE_ACC: "DEFINE_ACC", RANGE: "RANGE", ENDRANGE: "ENDRANGE", VECTORIZE: "VECTORIZE", GEP: "GEP",
 }

@@ -64,6 +64,11 @@ func Var(name string, min, max int64) *UOp {
 	return New(DEFINE_VAR, dtype.Index, nil, VarArg{name, min, max})
 }
 
+// VarOn returns a tensor-level (0-d) symbolic integer on device dev.
+func VarOn(dev, name string, min, max int64) *UOp {
+	return newWithDevice(DEFINE_VAR, dtype.Index, nil, VarArg{name, min, max}, dev)
+}
+
 // satAdd and satMul add and multiply without overflowing int64.
 func satAdd(a, b int64) int64 {
 	s := a + b
