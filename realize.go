@@ -2,7 +2,10 @@ package gograd
 
 import (
 	"fmt"
+	"math"
+	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/gograd/gograd/codegen"
 	"github.com/gograd/gograd/device"
@@ -51,7 +54,7 @@ type cacheKey struct {
 }
 
 // compile returns the program for ast on dev, compiling it on first use.
-func compile(dev *device.Device, ast *uop.UOp) (*compiled, error) {
+func compile(dev *device.Device, ast *uop.UOp, bufs []*device.Buffer) (*compiled, error) {
 	key := cacheKey{dev.Name, ast}
 	cacheMu.Lock()
 	c, ok := cache[key]
@@ -63,32 +66,95 @@ func compile(dev *device.Device, ast *uop.UOp) (*compiled, error) {
 	if !ok {
 		return nil, fmt.Errorf("gograd: no code generator for device kind %s", dev.Kind)
 	}
-	prog := codegen.Compile(ast, be.opts)
-	if env.Debug() >= 3 {
+	opts := be.opts
+	if env.Beam() > 0 && be.opts.SIMD > 0 {
+		opts.Opts = beamOpts(dev, be, ast, bufs)
+	}
+	c, err := build(dev, be, ast, opts, env.Debug())
+	if err != nil {
+		return nil, err
+	}
+	cacheMu.Lock()
+	cache[key] = c
+	cacheMu.Unlock()
+	return c, nil
+}
+
+// build generates, renders and compiles one kernel.
+func build(dev *device.Device, be backend, ast *uop.UOp, opts codegen.Options, debug int) (*compiled, error) {
+	prog := codegen.Compile(ast, opts)
+	if debug >= 3 {
 		fmt.Fprintf(device.DebugOutput, "--- kernel %s on %s: %v\n%s", prog.Name, dev.Name, prog.Kernel, ast.Tree())
 	}
-	if env.Debug() >= 5 {
+	if debug >= 5 {
 		fmt.Fprintf(device.DebugOutput, "--- linear program %s\n%s", prog.Name, prog)
 	}
 	src, err := be.render(prog.Name, prog.UOps)
 	if err != nil {
 		return nil, err
 	}
-	if env.Debug() >= 4 {
+	if debug >= 4 {
 		fmt.Fprintf(device.DebugOutput, "--- source %s\n%v", prog.Name, src)
 	}
 	p, err := dev.Compile(prog.Name, src)
 	if err != nil {
 		return nil, err
 	}
-	c = &compiled{prog: p, info: device.KernelInfo{Name: prog.Name, Global: prog.Full[:prog.NGlobal], FLOPs: prog.FLOPs}}
+	c := &compiled{prog: p, info: device.KernelInfo{Name: prog.Name, Global: prog.Full[:prog.NGlobal], FLOPs: prog.FLOPs}}
 	for _, v := range prog.Vars {
 		c.vars = append(c.vars, v.Arg.(uop.VarArg).Name)
 	}
-	cacheMu.Lock()
-	cache[key] = c
-	cacheMu.Unlock()
 	return c, nil
+}
+
+// beamOpts returns the optimisations BEAM search finds fastest for ast on
+// dev, from the disk cache when the search ran before. Candidates run on
+// scratch buffers shaped like the kernel's, never on the real ones.
+func beamOpts(dev *device.Device, be backend, ast *uop.UOp, bufs []*device.Buffer) []codegen.Opt {
+	target := fmt.Sprintf("%s simd=%d beam=%d", dev.Kind, be.opts.SIMD, env.Beam())
+	cache := codegen.BeamCache{Dir: filepath.Join(env.CacheDir(), "beam")}
+	if opts, ok := cache.Load(ast, target); ok {
+		return opts
+	}
+	scratch := make([]*device.Buffer, len(bufs))
+	for i, b := range bufs {
+		scratch[i] = device.NewBuffer(dev, b.DType, b.Size)
+	}
+	vals := make([]int64, 0)
+	timer := func(opts []codegen.Opt) (time.Duration, error) {
+		o := be.opts
+		o.Opts = opts
+		c, err := build(dev, be, ast, o, 0)
+		if err != nil {
+			return 0, err
+		}
+		if len(c.vars) > 0 {
+			vals = make([]int64, len(c.vars))
+		}
+		best := time.Duration(math.MaxInt64)
+		for range 3 {
+			start := time.Now()
+			if err := dev.RunNow(c.prog, &c.info, scratch, vals, nil); err != nil {
+				return 0, err
+			}
+			best = min(best, time.Since(start))
+		}
+		return best, nil
+	}
+	hand := codegen.NewKernel(ast).HandOpts(be.opts.SIMD)
+	widths := []int{}
+	for w := be.opts.SIMD / 4; w >= 4; w /= 2 {
+		widths = append(widths, w)
+	}
+	opts, t := codegen.BeamSearch(ast, env.Beam(), 4, widths, hand, timer)
+	if env.Debug() >= 1 {
+		fmt.Fprintf(device.DebugOutput, "beam: %v in %v\n", opts, t)
+	}
+	if opts == nil {
+		opts = []codegen.Opt{}
+	}
+	_ = cache.Store(ast, target, opts)
+	return opts
 }
 
 // Realize computes the tensors now and returns the first. Tensors that are
@@ -184,7 +250,7 @@ func run(s *schedule.Schedule) error {
 			if it.AST == nil { // an empty output
 				continue
 			}
-			c, err := compile(dev, it.AST)
+			c, err := compile(dev, it.AST, it.Bufs)
 			if err != nil {
 				return err
 			}

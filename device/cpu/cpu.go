@@ -31,6 +31,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gograd/gograd/device"
+	"github.com/gograd/gograd/internal/env"
 	"github.com/gograd/gograd/render"
 )
 
@@ -111,18 +112,9 @@ var compilerRuns atomic.Int64
 // (a kernel found in the disk cache costs none).
 func CompilerRuns() int64 { return compilerRuns.Load() }
 
-// CacheDir is where compiled kernels are kept ($GOGRAD_CACHE, or gograd/cpu
-// under the user cache directory).
-func CacheDir() string {
-	if d := os.Getenv("GOGRAD_CACHE"); d != "" {
-		return filepath.Join(d, "cpu")
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		d = os.TempDir()
-	}
-	return filepath.Join(d, "gograd", "cpu")
-}
+// CacheDir is where compiled kernels are kept (cpu under gograd's cache
+// directory: $GOGRAD_CACHE or the user cache directory).
+func CacheDir() string { return filepath.Join(env.CacheDir(), "cpu") }
 
 // build compiles src into a shared object in the cache and returns its path.
 func (c *compiler) build(src string) (string, error) {

@@ -6,6 +6,7 @@ package env
 
 import (
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 )
@@ -50,3 +51,19 @@ func Beam() int { return int(beam.Load()) }
 
 // Dev is the DEV variable: the default device kind or name.
 func Dev() string { return os.Getenv("DEV") }
+
+// SetBeam changes the BEAM width and returns the old one.
+func SetBeam(width int) int { return int(beam.Swap(int64(width))) }
+
+// CacheDir is gograd's cache directory: $GOGRAD_CACHE, or gograd under the
+// user cache directory.
+func CacheDir() string {
+	if d := os.Getenv("GOGRAD_CACHE"); d != "" {
+		return d
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		d = os.TempDir()
+	}
+	return filepath.Join(d, "gograd")
+}
