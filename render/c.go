@@ -97,8 +97,58 @@ type cRenderer struct {
 	names     map[*uop.UOp]string
 	depth     int
 	nvar      int
-	types     map[string]string // vector typedefs, by name
+	types     map[string]string // vector typedefs and helpers, by name
 	typeOrder []string
+}
+
+// vecMathTemplate is SIMD exp2 and log2 for float vectors of @N@ lanes,
+// accurate to 1 ulp (exp2) and 4 ulp (log2) against libm, with libm's
+// special values: exp2 as 2^n times a degree-7 polynomial of the fraction
+// (subnormal results scaled in two steps), log2 as the exponent plus the
+// atanh series of the mantissa in [sqrt(1/2), sqrt(2)).
+const vecMathTemplate = `static inline floatx@N@ sel@N@(int32x@N@ m, floatx@N@ a, floatx@N@ b) { return (floatx@N@)(((int32x@N@)a & m) | ((int32x@N@)b & ~m)); }
+static inline floatx@N@ exp2_v@N@(floatx@N@ x) {
+  int32x@N@ nan = x != x, hi = x >= 128.0f, lo = x < -150.0f, sub = x < -126.0f;
+  floatx@N@ xs = sel@N@(sub, x + 64.0f, x);
+  xs = sel@N@(hi | lo | nan, (floatx@N@){0}, xs);
+  int32x@N@ n = __builtin_convertvector(xs + 128.5f, int32x@N@) - 128;
+  floatx@N@ t = (xs - __builtin_convertvector(n, floatx@N@)) * 0.693147180559945309f;
+  floatx@N@ p = 1.0f + t*(1.0f + t*(0.5f + t*(1.0f/6 + t*(1.0f/24 + t*(1.0f/120 + t*(1.0f/720 + t*(1.0f/5040)))))));
+  floatx@N@ r = (floatx@N@)((int32x@N@)p + (n << 23));
+  r = sel@N@(sub, r * 5.421010862427522e-20f, r);
+  r = sel@N@(hi, (floatx@N@){0} + INFINITY, r);
+  r = sel@N@(lo, (floatx@N@){0}, r);
+  return sel@N@(nan, x, r);
+}
+static inline floatx@N@ log2_v@N@(floatx@N@ x) {
+  int32x@N@ sub = x < 1.17549435e-38f;
+  floatx@N@ xs = sel@N@(sub, x * 8388608.0f, x);
+  int32x@N@ b = (int32x@N@)xs;
+  int32x@N@ e = ((b >> 23) & 0xff) - 127;
+  int32x@N@ mb = (b & 0x007fffff) | 0x3f800000;
+  int32x@N@ big = mb > 0x3fb504f3;
+  mb = mb - (big & 0x00800000);
+  e = e - big;
+  floatx@N@ m = (floatx@N@)mb;
+  floatx@N@ s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
+  floatx@N@ p = s * (2.0f + s2*(2.0f/3 + s2*(2.0f/5 + s2*(2.0f/7 + s2*(2.0f/9 + s2*(2.0f/11))))));
+  floatx@N@ r = __builtin_convertvector(e, floatx@N@) - sel@N@(sub, (floatx@N@){0} + 23.0f, (floatx@N@){0}) + p * 1.4426950408889634f;
+  r = sel@N@(x == 0.0f, (floatx@N@){0} - INFINITY, r);
+  r = sel@N@(x == INFINITY, x, r);
+  return sel@N@((x < 0.0f) | (x != x), (floatx@N@){0} + NAN, r);
+}
+`
+
+// vecMath declares (once) exp2_vN and log2_vN for float vectors of n lanes.
+func (r *cRenderer) vecMath(n int) {
+	name := "vecmath" + strconv.Itoa(n)
+	if _, ok := r.types[name]; ok {
+		return
+	}
+	r.vecType("float", n, false)
+	r.vecType("int32_t", n, false)
+	r.types[name] = strings.ReplaceAll(vecMathTemplate, "@N@", strconv.Itoa(n))
+	r.typeOrder = append(r.typeOrder, name)
 }
 
 func (r *cRenderer) line(format string, args ...any) {
@@ -355,6 +405,9 @@ func (r *cRenderer) vectorExpr(u *uop.UOp) string {
 		return fmt.Sprintf("(%s %s %s)", s[0], op, s[1])
 	case u.Op == uop.CAST && castNative(u.Src[0].DType.Scalar(), elem):
 		return fmt.Sprintf("__builtin_convertvector(%s, %s)", s[0], t)
+	case (u.Op == uop.EXP2 || u.Op == uop.LOG2) && elem == dtype.Float32:
+		r.vecMath(n)
+		return fmt.Sprintf("%s_v%d(%s)", map[uop.Op]string{uop.EXP2: "exp2", uop.LOG2: "log2"}[u.Op], n, s[0])
 	}
 	lanes := make([]string, n)
 	for l := range n {
