@@ -196,11 +196,24 @@ func (r *cRenderer) render(uops []*uop.UOp) (err error) {
 		out.WriteString(r.types[t] + "\n")
 	}
 	fmt.Fprintf(&out, "void %s(void **bufs, const long long *vars, long long start, long long end) {\n", r.k.Name)
+	// Buffers do not alias, except in a kernel with several outputs updated
+	// in place (an optimizer step), where an input may be an output's old
+	// contents: no restrict there.
+	restrict := "restrict "
+	stores := 0
+	for _, u := range uops {
+		if u.Op == uop.STORE {
+			stores++
+		}
+	}
+	if stores > 1 {
+		restrict = ""
+	}
 	for _, u := range uops {
 		if u.Op == uop.DEFINE_GLOBAL {
 			n := u.Arg.(int)
 			r.k.NBufs = max(r.k.NBufs, n+1)
-			fmt.Fprintf(&out, "  %s *restrict data%d = (%s *)bufs[%d];\n", cStorage(u.DType), n, cStorage(u.DType), n)
+			fmt.Fprintf(&out, "  %s *%sdata%d = (%s *)bufs[%d];\n", cStorage(u.DType), restrict, n, cStorage(u.DType), n)
 		}
 	}
 	out.WriteString("  (void)vars; (void)start; (void)end;\n")
