@@ -172,7 +172,9 @@ func (t *Tensor) FloorDiv(x any) *Tensor {
 		// integer up to rounding; step down where the signs differ, round
 		// to the nearest integer, keep the sign of a zero quotient. In
 		// float64, so that float32 and the halves round once, at the end.
-		x, y := a.Cast(Float64), b.Cast(Float64)
+		// Detached: the gradient is zero, as PyTorch's (the composition's
+		// own is NaN where it meets an infinity).
+		x, y := a.Detach().Cast(Float64), b.Detach().Cast(Float64)
 		mod := x.fmod(y)
 		div := x.Sub(mod).Div(y)
 		div = mod.Ne(0).And(y.Lt(0).Ne(mod.Lt(0))).Where(div.Sub(1), div)
@@ -244,7 +246,12 @@ func (t *Tensor) Pow(x any) *Tensor {
 }
 
 func (a *Tensor) powFloat(b *Tensor) *Tensor {
-	r := a.Abs().Log2().Mul(b).Exp2()
+	// A zero base takes exp2(b * -Inf) (0, Inf, or NaN for b = 0, which
+	// becomes 1 below) without a gradient: through log2(0) the gradient
+	// would be 0*Inf, NaN, where PyTorch's is b*0^(b-1) (0 for b > 1).
+	zero := a.Eq(0)
+	r := zero.Where(1.0, a.Abs()).Log2().Mul(b).Exp2()
+	r = zero.Where(b.Detach().Mul(math.Inf(-1)).Exp2(), r)
 	isInt := b.Trunc().Eq(b)
 	odd := isInt.And(b.Mul(0.5).Trunc().Ne(b.Mul(0.5))) // false for ±Inf
 	// A negative base (-0 too) keeps its sign for odd integer powers.
@@ -384,16 +391,24 @@ func (t *Tensor) Round() *Tensor {
 	tie := f.Sub(t).Eq(0.5)
 	odd := f.Mul(0.5).Floor().Mul(2).Ne(f)
 	r := tie.And(odd).Where(f.Sub(1), f)
-	// Large values are already integers (and t+0.5 could round).
+	// Large values are already integers (and t+0.5 could round); Trunc
+	// keeps them and gives them Round's zero gradient.
 	big := 1 << 23
 	if t.DType() == Float64 {
 		big = 1 << 52
 	}
-	return t.Abs().Ge(float64(big)).Where(t, r)
+	return t.Abs().Ge(float64(big)).Where(t.Trunc(), r)
 }
 
-// Clip limits t to [lo, hi] (like torch.clamp).
-func (t *Tensor) Clip(lo, hi any) *Tensor { return t.Maximum(lo).Minimum(hi) }
+// Clip limits t to [lo, hi] (like torch.clamp: hi where lo > hi, NaN where
+// t or a bound is NaN). As PyTorch's, its gradient reaches t inside the
+// closed interval, lo where t < lo and hi where t > hi (or lo > hi).
+func (t *Tensor) Clip(lo, hi any) *Tensor {
+	a, l := t.broadcast("Clip", lo)
+	r := a.Lt(l).Or(l.IsNaN()).Where(l, a)
+	r, h := r.broadcast("Clip", hi)
+	return r.Gt(h).Or(h.IsNaN()).Where(h, r)
+}
 
 // Maximum returns the elementwise maximum (NaN if either is NaN).
 func (t *Tensor) Maximum(x any) *Tensor { a, b := t.broadcast("Maximum", x); return a.alu(uop.MAX, b) }
@@ -411,19 +426,29 @@ func (t *Tensor) Minimum(x any) *Tensor {
 // at 0 is 0, as PyTorch's, which max(t, 0) would split in half.
 func (t *Tensor) Relu() *Tensor { return t.Le(0).Where(0, t) }
 
-// Relu6 returns min(max(t, 0), 6).
-func (t *Tensor) Relu6() *Tensor { return t.Relu().Minimum(6) }
+// Relu6 returns min(max(t, 0), 6); as PyTorch's, its gradient is 0 at 0 and 6.
+func (t *Tensor) Relu6() *Tensor { return t.Ge(6).Where(6, t.Relu()) }
 
-// LeakyRelu returns t where positive and slope*t elsewhere.
-func (t *Tensor) LeakyRelu(slope float64) *Tensor { return t.Lt(0).Where(t.Mul(slope), t) }
+// LeakyRelu returns t where positive and slope*t elsewhere (the gradient at
+// 0 is slope, as PyTorch's).
+func (t *Tensor) LeakyRelu(slope float64) *Tensor { return t.Gt(0).Where(t, t.Mul(slope)) }
 
-// Elu returns t where positive and alpha*(e^t - 1) elsewhere.
+// Elu returns t where positive and alpha*(e^t - 1) elsewhere. The exponential
+// sees min(t, 0), so the branch not taken has no Inf to turn the gradient NaN.
 func (t *Tensor) Elu(alpha float64) *Tensor {
-	return t.Gt(0).Where(t, t.Exp().Sub(1).Mul(alpha))
+	pos := t.Gt(0)
+	return pos.Where(t, pos.Where(0.0, t).Exp().Sub(1).Mul(alpha))
 }
 
-// Sigmoid returns 1/(1+e^-t).
-func (t *Tensor) Sigmoid() *Tensor { return t.Neg().Exp().Add(1).Reciprocal() }
+// Sigmoid returns 1/(1+e^-t), as e^-|t| over 1 + e^-|t| for negative t:
+// the exponential never overflows, so neither does the gradient.
+func (t *Tensor) Sigmoid() *Tensor {
+	x := t.floaty()
+	neg := x.Lt(0)
+	z := neg.Where(x, x.Neg()).Exp()
+	r := z.Add(1).Reciprocal()
+	return neg.Where(z.Mul(r), r)
+}
 
 // Tanh returns the hyperbolic tangent, as 2*sigmoid(2t) - 1.
 func (t *Tensor) Tanh() *Tensor { return t.Mul(2).Sigmoid().Mul(2).Sub(1) }
@@ -434,7 +459,9 @@ func (t *Tensor) Silu() *Tensor { return t.Mul(t.Sigmoid()) }
 // Erf returns the error function (Abramowitz and Stegun 7.1.26, |error| < 1.5e-7).
 func (t *Tensor) Erf() *Tensor {
 	x := t.floaty()
-	a := x.Abs()
+	// |x|, with a gradient at 0 (Abs splits it), capped at 6 where the
+	// result is already ±1, so that no Inf meets a zero in the gradient.
+	a := x.Lt(0).Where(x.Neg(), x).Minimum(6.0)
 	k := a.Mul(0.3275911).Add(1).Reciprocal()
 	poly := k.Mul(1.061405429).Add(-1.453152027).Mul(k).Add(1.421413741).Mul(k).Add(-0.284496736).Mul(k).Add(0.254829592).Mul(k)
 	y := x.scalar(1).Sub(poly.Mul(a.Mul(a).Neg().Exp()))
@@ -452,10 +479,13 @@ func (t *Tensor) GeluTanh() *Tensor {
 	return t.Mul(0.5).Mul(inner.Tanh().Add(1))
 }
 
-// Softplus returns log(1+e^(beta*t))/beta, and t where beta*t > threshold.
+// Softplus returns log(1+e^(beta*t))/beta, and t where beta*t > threshold
+// (where the exponential sees 0, so the branch not taken has no Inf to turn
+// the gradient NaN).
 func (t *Tensor) Softplus(beta, threshold float64) *Tensor {
 	bx := t.Mul(beta)
-	return bx.Gt(threshold).Where(t, bx.Exp().Add(1).Log().Div(beta))
+	over := bx.Gt(threshold)
+	return over.Where(t, over.Where(0.0, bx).Exp().Add(1).Log().Div(beta))
 }
 
 // Mish returns t*tanh(softplus(t)).
@@ -464,9 +494,12 @@ func (t *Tensor) Mish() *Tensor { return t.Mul(t.Softplus(1, 20).Tanh()) }
 // Hardsigmoid returns relu6(t+3)/6.
 func (t *Tensor) Hardsigmoid() *Tensor { return t.Add(3).Relu6().Div(6) }
 
-// Hardswish returns t*relu6(t+3)/6 (as t*Hardsigmoid(t), so halves do not
-// overflow in t*6).
-func (t *Tensor) Hardswish() *Tensor { return t.Mul(t.Hardsigmoid()) }
+// Hardswish returns t*relu6(t+3)/6: t above 3, else t*((c+3)/6) for c = t
+// clipped to [-3, 3] (halves do not overflow in t*6, and no Inf meets a zero
+// in the gradient). Its gradient is PyTorch's: (2t+3)/6 on [-3, 3].
+func (t *Tensor) Hardswish() *Tensor {
+	return t.Gt(3).Where(t, t.Mul(t.Clip(-3, 3).Add(3).Div(6)))
+}
 
 // Lt returns t < x.
 func (t *Tensor) Lt(x any) *Tensor { a, b := t.broadcast("Lt", x); return a.alu(uop.CMPLT, b) }

@@ -5,12 +5,14 @@ package gograd_test
 // inputs in gograd (data, then the same movement ops, so ops see strided
 // views), runs the op through the table fixtureOps and compares shape, dtype
 // and values with the tolerance class the case names (see fixtureTolerances).
-// fixtures_nn_test.go adds the nn area (nn.go, index.go) to the same table.
+// fixtures_nn_test.go adds the nn area (nn.go, index.go) to the same table;
+// fixtures_grad_test.go checks the gradients the cases also hold.
 //
 // Regenerate with: /usr/bin/python3 tools/gen_fixtures.py
 // Run one case:    go test -run 'TestFixtures/elementwise/Add/f32_broadcast$'
 // Flags:           -fixtures.all (every differing element), -fixtures.slack
-//                  (how much of each tolerance the suite uses)
+//                  (how much of each tolerance the suite uses),
+//                  -fixtures.known (run the known backward failures)
 
 import (
 	"encoding/base64"
@@ -53,6 +55,17 @@ type fxTol struct{ atol, rtol float64 }
 //   - erf: Erf and Gelu. gograd's Erf is a rational approximation with an
 //     absolute error below 1.5e-7 whatever the dtype: approx, but float64
 //     gets float32's accuracy.
+//
+// Gradients (fixtures_grad_test.go) name their class in "grad_tol": the
+// forward class, except that bits and exact become default (a gradient sums
+// over broadcast, expanded and overlapping elements, in another order than
+// PyTorch), erf becomes erfgrad, and long compositions ask for more:
+//
+//   - erfgrad: the derivative of Erf's approximation is off by up to 7.2e-6
+//     (6.4e-6 of the value, at 0), so float64 gets float32's accuracy.
+//   - approx, also for the gradients of the transcendentals whose forward is
+//     default (Sin, Sqrt, Exp2, ...): a gradient is a composition of its own
+//     (Sin's is a sine of pi/2 - x, rounded in the input's dtype).
 var fixtureTolerances = map[string]map[gograd.DType]fxTol{
 	"default": {
 		gograd.Float32:  {1e-6, 1e-5},
@@ -72,6 +85,12 @@ var fixtureTolerances = map[string]map[gograd.DType]fxTol{
 		gograd.Float16:  {4e-3, 4e-3},
 		gograd.BFloat16: {3e-2, 3e-2},
 	},
+	"erfgrad": {
+		gograd.Float32:  {1e-5, 1e-4},
+		gograd.Float64:  {1e-5, 1e-5},
+		gograd.Float16:  {4e-3, 4e-3},
+		gograd.BFloat16: {3e-2, 3e-2},
+	},
 }
 
 var (
@@ -88,10 +107,9 @@ type fxSlack struct {
 // fixtureSlack holds fxSlack per "class dtype", for -fixtures.slack.
 var fixtureSlack = map[string]fxSlack{}
 
-func noteSlack(c fixtureCase, dt gograd.DType, g, w float64, tol fxTol) {
-	k := c.Tol + " " + dt.String()
+func noteSlack(k, name string, g, w float64, tol fxTol) {
 	if r := math.Abs(g-w) / (tol.atol + tol.rtol*math.Abs(w)); r > fixtureSlack[k].ratio {
-		fixtureSlack[k] = fxSlack{r, c.Name}
+		fixtureSlack[k] = fxSlack{r, name}
 	}
 }
 
@@ -117,6 +135,12 @@ type fixtureCase struct {
 	Args    fargs
 	Inputs  []fixtureTensor
 	Outputs []fixtureTensor
+
+	// Backward (fixtures_grad_test.go): absent where the op has no gradient.
+	GradTol     string          `json:"grad_tol"`
+	GradNote    string          `json:"grad_note"`
+	GradWeights []fixtureTensor `json:"grad_weights"`
+	Grads       []*fixtureGrad
 }
 
 type fixtureTensor struct {
@@ -140,10 +164,18 @@ func TestFixtures(t *testing.T) {
 	for _, area := range fixtureAreas {
 		t.Run(area, func(t *testing.T) { runFixtureFile(t, area) })
 	}
-	if *fixturesSlack {
-		keys := slices.Sorted(maps.Keys(fixtureSlack))
-		for _, k := range keys {
-			t.Logf("%-18s used %5.1f%% of the tolerance (case %s)", k, 100*fixtureSlack[k].ratio, fixtureSlack[k].name)
+	logSlack(t, "")
+}
+
+// logSlack logs, for -fixtures.slack, the entries of fixtureSlack whose keys
+// start with prefix ("" for the forward classes, "grad " for the gradients').
+func logSlack(t *testing.T, prefix string) {
+	if !*fixturesSlack {
+		return
+	}
+	for _, k := range slices.Sorted(maps.Keys(fixtureSlack)) {
+		if strings.HasPrefix(k, "grad ") == (prefix != "") {
+			t.Logf("%-22s used %5.1f%% of the tolerance (case %s)", k, 100*fixtureSlack[k].ratio, fixtureSlack[k].name)
 		}
 	}
 }
@@ -236,8 +268,15 @@ func (ft fixtureTensor) bytes() []byte {
 }
 
 // build makes the input tensor: its data, then its views.
-func (ft fixtureTensor) build() *gograd.Tensor {
-	x := gograd.FromBytes(ft.bytes(), fxDType(ft.DType), ft.Shape...)
+func (ft fixtureTensor) build() *gograd.Tensor { return ft.view(ft.base()) }
+
+// base makes the tensor's data, before any views.
+func (ft fixtureTensor) base() *gograd.Tensor {
+	return gograd.FromBytes(ft.bytes(), fxDType(ft.DType), ft.Shape...)
+}
+
+// view applies the tensor's views to x.
+func (ft fixtureTensor) view(x *gograd.Tensor) *gograd.Tensor {
 	for _, v := range ft.Views {
 		step := v.([]any)
 		op, arg := step[0].(string), step[1]
@@ -272,8 +311,16 @@ func (ft fixtureTensor) build() *gograd.Tensor {
 
 func compareFixtureOutput(t *testing.T, c fixtureCase, i int, out *gograd.Tensor, got []byte, want fixtureTensor) {
 	t.Helper()
-	wdt := fxDType(want.DType)
 	where := fmt.Sprintf("case %s (%s): output %d", c.Name, c.Op, i)
+	compareFixtureTensor(t, where, c.Name, c.Tol, "", out, got, want, nil)
+}
+
+// compareFixtureTensor compares out (whose bytes are got) with want under
+// tolerance class tol, at the elements where mask is true (all when nil);
+// slack names the -fixtures.slack entry ("" or "grad ") and name the case.
+func compareFixtureTensor(t fxReporter, where, name, tol, slack string, out *gograd.Tensor, got []byte, want fixtureTensor, mask []bool) {
+	t.Helper()
+	wdt := fxDType(want.DType)
 	if !slices.Equal(out.Shape(), want.Shape) {
 		t.Errorf("%s: shape %v, want %v", where, out.Shape(), want.Shape)
 		return
@@ -289,19 +336,27 @@ func compareFixtureOutput(t *testing.T, c fixtureCase, i int, out *gograd.Tensor
 		return
 	}
 	n := len(wraw) / max(wdt.Size(), 1)
+	if mask != nil && len(mask) != n {
+		t.Errorf("%s: mask of %d elements for %d", where, len(mask), n)
+		return
+	}
 	bad := 0
-	tol, tolName := fxTol{}, c.Tol
-	exact := c.Tol == "exact" || c.Tol == "bits"
+	tc, tolName := fxTol{}, tol
+	exact := tol == "exact" || tol == "bits"
 	if wdt.IsFloat() && !exact {
-		tol, tolName = fixtureTolerances[c.Tol][wdt], fmt.Sprintf("%s: atol %g rtol %g", c.Tol, fixtureTolerances[c.Tol][wdt].atol, fixtureTolerances[c.Tol][wdt].rtol)
+		tc = fixtureTolerances[tol][wdt]
+		tolName = fmt.Sprintf("%s: atol %g rtol %g", tol, tc.atol, tc.rtol)
 	}
 	for e := range n {
+		if mask != nil && !mask[e] {
+			continue
+		}
 		g, w := fxElement(got, wdt, e), fxElement(wraw, wdt, e)
 		var ok bool
 		if wdt.IsFloat() {
-			ok = fxClose(g.f, w.f, tol, exact, c.Tol == "bits")
+			ok = fxClose(g.f, w.f, tc, exact, tol == "bits")
 			if ok && !exact {
-				noteSlack(c, wdt, g.f, w.f, tol)
+				noteSlack(slack+tol+" "+wdt.String(), name, g.f, w.f, tc)
 			}
 		} else {
 			ok = g.i == w.i
@@ -316,6 +371,13 @@ func compareFixtureOutput(t *testing.T, c fixtureCase, i int, out *gograd.Tensor
 	if bad > 5 && !*fixturesAll {
 		t.Errorf("%s: %d of %d elements differ", where, bad, n)
 	}
+}
+
+// fxReporter is where a comparison reports mismatches: a *testing.T, or a
+// collector for the known failures of fixtures_grad_test.go.
+type fxReporter interface {
+	Helper()
+	Errorf(format string, args ...any)
 }
 
 // fxValue is one element, as a float64 for floats and an int64 otherwise

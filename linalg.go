@@ -1,6 +1,10 @@
 package gograd
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/gograd/gograd/dtype"
+)
 
 // Matmul is the matrix product with PyTorch's rules: 1-D operands are
 // promoted to a row or column and the added axis removed, leading axes
@@ -21,16 +25,17 @@ func (t *Tensor) Matmul(w *Tensor) *Tensor {
 	if y.Dim(-2) != k {
 		panic(fmt.Sprintf("gograd: Matmul: shapes %v and %v: inner sizes %d and %d differ", t.uop.Shape(), w.uop.Shape(), k, y.Dim(-2)))
 	}
+	dt := dtype.Promote(x.DType(), y.DType())
+	if dt.IsHalf() {
+		// As PyTorch: exact products, a float32 sum, one rounding at the end
+		// (the casts fuse into the kernel's loads). Cast before the
+		// broadcast, so that the gradient sums over it in float32 too.
+		x, y = x.Cast(Float32), y.Cast(Float32)
+	}
 	// x: (..., n, 1, k); y: (..., 1, m, k)
 	xe := x.Unsqueeze(-2)
 	ye := y.Transpose(-1, -2).Unsqueeze(-3)
 	a, b := xe.broadcast("Matmul", ye)
-	dt := a.DType()
-	if dt.IsHalf() {
-		// As PyTorch: exact products, a float32 sum, one rounding at the end
-		// (the casts fuse into the kernel's loads).
-		a, b = a.Cast(Float32), b.Cast(Float32)
-	}
 	out := a.Mul(b).Sum(-1)
 	if dt.IsInt() || dt.IsHalf() {
 		out = out.Cast(dt) // integers keep their type too (Sum gives int64)

@@ -184,6 +184,12 @@ func (x *Tensor) conv(op string, w, bias *Tensor, stride, padding, dilation []in
 		panic(fmt.Sprintf("gograd: %s: bias %s does not match the %d output channels of weight %s", op, shapeStr(bias.Shape()), oc, shapeStr(w.Shape())))
 	}
 	k := w.Shape()[2:]
+	odt := x.DType()
+	if odt.IsHalf() {
+		// Multiply and sum in float32, round once. Cast before the windows,
+		// so that the gradient sums over overlapping windows in float32 too.
+		x, w = x.Cast(Float32), w.Cast(Float32)
+	}
 	pads := make([][2]int, nsp+2)
 	for j, p := range padding {
 		pads[2+j] = [2]int{p, p}
@@ -211,9 +217,6 @@ func (x *Tensor) conv(op string, w, bias *Tensor, stride, padding, dilation []in
 	ws := append([]int{1, groups, oc / groups}, onesOf(nsp)...)
 	ws = append(append(ws, cg), k...)
 	wr := w.Reshape(ws...)
-	if dt := x.DType(); dt.IsHalf() { // multiply and sum in float32, round once
-		win, wr = win.Cast(Float32), wr.Cast(Float32)
-	}
 	prod := win.Mul(wr)
 	axes := make([]int, 0, nsp+1)
 	for j := range nsp + 1 {
@@ -223,7 +226,7 @@ func (x *Tensor) conv(op string, w, bias *Tensor, stride, padding, dilation []in
 	if bias != nil {
 		res = res.Add(bias.Reshape(append([]int{1, oc}, onesOf(nsp)...)...).Cast(res.DType()))
 	}
-	return res.Cast(x.DType())
+	return res.Cast(odt)
 }
 
 // Conv1d is the 1-D convolution (cross-correlation) of x (N, C, L) with

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Write gograd's forward fixtures under testdata/fixtures/ from PyTorch.
+"""Write gograd's fixtures (forward, and backward where the op has a
+gradient) under testdata/fixtures/ from PyTorch.
 
 Run from anywhere with Debian's python (it has torch 1.13):
 
@@ -31,14 +32,20 @@ def main(argv):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = os.path.join(root, "testdata", "fixtures")
     os.makedirs(out, exist_ok=True)
-    total = 0
+    total, total_grads, skipped = 0, 0, {}
     for name in argv or list(AREAS):
         if name not in AREAS:
             sys.exit(f"unknown area {name!r}; have {sorted(AREAS)}")
-        path, n = AREAS[name].build().write(out)
+        area = AREAS[name].build()
+        path, n, ng = area.write(out)
         total += n
-        print(f"{os.path.relpath(path, root)}: {n} cases")
-    print(f"total: {total} cases")
+        total_grads += ng
+        for why, k in area.skipped.items():
+            skipped[why] = skipped.get(why, 0) + k
+        why = ", ".join(f"{why} {k}" for why, k in sorted(area.skipped.items()))
+        print(f"{os.path.relpath(path, root)}: {n} cases, {ng} with gradients (without: {why or 'none'})")
+    why = ", ".join(f"{why} {k}" for why, k in sorted(skipped.items()))
+    print(f"total: {total} cases, {total_grads} with gradients (without: {why or 'none'})")
 
 
 if __name__ == "__main__":
