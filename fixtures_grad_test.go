@@ -44,38 +44,18 @@ type knownFailure struct {
 	mayPass bool // the failure depends on the weights' rounding
 }
 
-// The core problems behind knownGradFailures.
-const (
-	knownSin = "gradient.go SIN: cos(x) as sin(pi/2 - x) loses the argument for large |x| " +
-		"(at 1e4 in float32 it is off by 1.5e-4; at 3e38 it has the wrong sign)"
-	knownProd = "gradient.go REDUCE_AXIS MUL: u/x is NaN where x is 0 or ±Inf, and Inf where the product " +
-		"overflows (PyTorch: the product of the other elements)"
-	knownHalfExpand = "gradient.go EXPAND: the gradient of a broadcast float16 tensor sums in float16 " +
-		"(PyTorch sums in float32 and rounds once; on GO a fused float16 reduce is not rounded at all)"
-	knownGoReduce = "render/goexec.go: a vector-loop reduce of a value invariant in the loop (a broadcast) " +
-		"counts it once per chunk: Ones(16).Sum() is 1 on GO"
-	knownCopies = "scheduler: with o := OnesLike(x), o.Mul(x.To(d1).Mul(2).To(d0)).Add(o.Mul(x).To(d1).Mul(2).To(d0)) " +
-		"is 3x, not 4x (one of the two Mul(2) kernels on d1 is lost)"
-)
-
+// A gradient of a float32 0-d operand that went through a float16 op
+// carries float16 rounding, which the float32 tolerance does not cover, and
+// Tan's float16 gradient at its special points is one rounding off: both
+// pass or fail by the luck of the weights.
 func init() {
-	for _, op := range []string{"Sin", "Cos", "Tan"} {
-		for _, dt := range []string{"f32", "f64", "f16"} {
-			knownGradFailures["elementwise/"+op+"/"+dt+"_special"] = knownFailure{why: knownSin}
-		}
-	}
-	for _, op := range []string{"Add", "Sub", "Mul", "Div", "Mod", "Maximum", "Minimum"} {
-		knownGradFailures["elementwise/"+op+"/f16_0d_f32"] = knownFailure{knownHalfExpand, true}
-	}
-	knownGradFailures["reduce/Prod/f32_special"] = knownFailure{why: knownProd}
-	knownGradFailures["reduce/Prod/f32_inf_rows"] = knownFailure{why: knownProd}
-	for _, c := range []string{"reduce/LogSoftmax/f32_1000", "nn/Conv1d/basic", "nn/GroupNorm/g1", "nn/GroupNorm/g2", "nn/GroupNorm/g4",
-		"nn/Conv2d/pad1", "nn/Conv2d/depthwise", "nn/Conv2d/asymmetric", "nn/Conv2d/1x1", "nn/Conv2d/all_opts",
-		"nn/Conv2d/larger", "nn/Conv2d/float64", "nn/Conv2d/float16", "nn/Conv2d/bfloat16",
-		"nn/ConvTranspose2d/basic", "nn/ConvTranspose2d/stride2", "nn/ConvTranspose2d/pad1",
-		"nn/ConvTranspose2d/output_padding", "nn/ConvTranspose2d/groups", "nn/ConvTranspose2d/asymmetric"} {
-		knownGradFailures["GO "+c] = knownFailure{why: knownGoReduce}
-	}
+	knownGradFailures["elementwise/Div/f16_0d_f32"] = knownFailure{"float16 rounding in a float32 0-d operand's gradient", true}
+	knownGradFailures["elementwise/Tan/f16_special"] = knownFailure{"float16 rounding of 1/cos² near Tan's poles", true}
+	// gograd multiplies the other elements in index order; PyTorch
+	// multiplies the prefix and the suffix apart, so a product near the
+	// float32 limits overflows in gograd where it does not in PyTorch
+	// (-2.5 * 3e38 * (the rest)): a deliberate difference, not a bug.
+	knownGradFailures["reduce/Prod/f32_special"] = knownFailure{"Prod's gradient overflows in a different association near float32's limits", false}
 }
 
 // knownGradFailure returns why the case is a known failure on this device.
@@ -296,7 +276,7 @@ func TestFiniteDifferenceGrads(t *testing.T) {
 		{name: "To", shapes: [][]int{{2, 3}, {2, 3}}, f: func(in []*gograd.Tensor) *gograd.Tensor {
 			return in[0].To(other).Mul(in[1].To(other).Exp()).To(in[0].Device()).Sin()
 		}},
-		{name: "To_round_trip_times_input", shapes: [][]int{{2, 3}}, known: knownCopies,
+		{name: "To_round_trip_times_input", shapes: [][]int{{2, 3}},
 			f: func(in []*gograd.Tensor) *gograd.Tensor {
 				return in[0].To(other).Mul(2).To(in[0].Device()).Mul(in[0])
 			}},

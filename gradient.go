@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/gograd/gograd/dtype"
 	"github.com/gograd/gograd/uop"
 )
 
@@ -29,8 +30,10 @@ func gradOf(u, g *uop.UOp) []*uop.UOp {
 		return []*uop.UOp{g.Alu(uop.MUL, u.Alu(uop.MUL, like(u, math.Ln2)))}
 	case uop.LOG2: // d log2(x) = 1/(x ln 2)
 		return []*uop.UOp{g.Alu(uop.MUL, s[0].Alu(uop.MUL, like(u, math.Ln2)).Alu(uop.RECIP))}
-	case uop.SIN: // d sin(x) = cos(x) = sin(pi/2 - x)
-		return []*uop.UOp{g.Alu(uop.MUL, like(u, math.Pi/2).Alu(uop.ADD, s[0].Alu(uop.NEG)).Alu(uop.SIN))}
+	case uop.SIN: // d sin(x) = cos(x) = 1 - 2 sin²(x/2), exact for large x
+		h := s[0].Alu(uop.MUL, like(u, 0.5)).Alu(uop.SIN)
+		cos := like(u, 1).Alu(uop.ADD, h.Alu(uop.MUL, h).Alu(uop.MUL, like(u, -2)))
+		return []*uop.UOp{g.Alu(uop.MUL, cos)}
 	case uop.MAX: // to the larger; a tie splits it
 		half := func(a, b *uop.UOp) *uop.UOp {
 			w := b.Alu(uop.CMPLT, a).Alu(uop.WHERE, like(g, 1), a.Alu(uop.CMPNE, b).Alu(uop.WHERE, like(g, 0), like(g, 0.5)))
@@ -55,8 +58,8 @@ func gradOf(u, g *uop.UOp) []*uop.UOp {
 			hit := s[0].Alu(uop.CMPNE, u.Expand(s[0].Shape())).Alu(uop.WHERE, like(s[0], 0), like(s[0], 1))
 			count := hit.Reduce(uop.ADD, arg.Axes...).Expand(s[0].Shape())
 			return []*uop.UOp{ge.Alu(uop.MUL, hit).Alu(uop.MUL, count.Alu(uop.RECIP))}
-		case uop.MUL:
-			return []*uop.UOp{ge.Alu(uop.MUL, u.Expand(s[0].Shape())).Alu(uop.MUL, s[0].Alu(uop.RECIP))}
+		case uop.MUL: // the product of the others, with their NaNs, infinities and zeros
+			return []*uop.UOp{ge.Alu(uop.MUL, productOfOthers(s[0], arg.Axes))}
 		}
 	case uop.RESHAPE:
 		return []*uop.UOp{g.Reshape(s[0].Shape())}
@@ -76,6 +79,9 @@ func gradOf(u, g *uop.UOp) []*uop.UOp {
 		}
 		if len(axes) == 0 {
 			return []*uop.UOp{g}
+		}
+		if g.DType.IsHalf() { // sum in float32, round once, as PyTorch
+			return []*uop.UOp{g.Cast(dtype.Float32).Reduce(uop.ADD, axes...).Cast(g.DType)}
 		}
 		return []*uop.UOp{g.Reduce(uop.ADD, axes...)}
 	case uop.PAD:
@@ -100,6 +106,43 @@ func gradOf(u, g *uop.UOp) []*uop.UOp {
 	// No gradient: comparisons, integer and bitwise ops, TRUNC, BITCAST,
 	// DETACH, ASSIGN, and the leaves.
 	return make([]*uop.UOp, len(s))
+}
+
+// productOfOthers returns, for each element of x, the product of the other
+// elements of its reduction over axes: the reduced axes flattened into one of
+// n, broadcast to (n, n) with the diagonal set to 1, multiplied along rows.
+func productOfOthers(x *uop.UOp, axes []int) *uop.UOp {
+	shp := x.Shape()
+	var perm, kept, reduced []int
+	for i, d := range shp {
+		if !slices.Contains(axes, i) {
+			perm, kept = append(perm, i), append(kept, d)
+		}
+	}
+	for _, a := range axes {
+		perm, reduced = append(perm, a), append(reduced, shp[a])
+	}
+	n := uop.Prod(reduced)
+	ones := func(k int) []int {
+		o := make([]int, k)
+		for i := range o {
+			o[i] = 1
+		}
+		return o
+	}
+	k := len(kept)
+	rows := x.Permute(perm).Reshape(append(slices.Clone(kept), 1, n)).Expand(append(slices.Clone(kept), n, n))
+	// The (n, n) identity as views of a constant: a column of trues padded
+	// to n+1 wide, flattened and cut so that they land on the diagonal.
+	eye := uop.Const(x.Device, dtype.Bool, true).Reshape([]int{1, 1}).Expand([]int{n, 1}).
+		Pad([][2]int{{0, 0}, {0, n}}).Reshape([]int{n * (n + 1)}).Shrink([][2]int{{0, n * n}}).Reshape([]int{n, n})
+	eye = eye.Reshape(append(ones(k), n, n)).Expand(append(slices.Clone(kept), n, n))
+	others := eye.Alu(uop.WHERE, like(rows, 1), rows).Reduce(uop.MUL, k+1)
+	inv := make([]int, len(perm))
+	for i, p := range perm {
+		inv[p] = i
+	}
+	return others.Reshape(append(slices.Clone(kept), reduced...)).Permute(inv)
 }
 
 // like returns a constant v with u's shape, dtype and device.

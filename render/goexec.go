@@ -131,7 +131,9 @@ func (k *GoKernel) analyze() {
 				in.kind = kVector
 			}
 		case uop.ASSIGN:
-			if vecReduce && k.valueKind(u.Src[1].Src[1]) != kScalar {
+			// In a vector reduce loop every accumulator keeps partial sums
+			// per lane, also of a value the lanes share: each lane counts it.
+			if vecReduce {
 				k.info[u.Src[0]].hacc = true
 			}
 		case uop.LOAD:

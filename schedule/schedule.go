@@ -222,8 +222,49 @@ func (g *graph) findRealizes() {
 			g.realize[n.Src[0]] = true
 		}
 	}
-	for g.addRealize() {
+	for {
+		for g.addRealize() {
+		}
+		if !g.separateSelfReads() {
+			return
+		}
 	}
+}
+
+// separateSelfReads finds an ASSIGN whose kernel would read its own target
+// through another view than the one it writes (x.Assign(x.T())): in place,
+// it would read elements it has already overwritten. The value is then
+// computed into a buffer of its own first. It reports whether it changed
+// anything.
+func (g *graph) separateSelfReads() bool {
+	changed := false
+	for _, r := range g.nodes {
+		if r.Op != uop.ASSIGN || !g.realize[r] || g.realize[r.Src[1]] || g.leaf(r.Src[1]) {
+			continue
+		}
+		target, _ := ViewOf(r.Src[0])
+		ast, srcs := g.lowerKernel(r)
+		if ast == nil {
+			continue
+		}
+		for _, u := range uop.Toposort(ast) {
+			if u.Op != uop.LOAD || u.Src[0].Op != uop.DEFINE_GLOBAL {
+				continue
+			}
+			src := srcs[u.Src[0].Arg.(int)-1]
+			if src.Op == uop.BUFFER && src.Arg.(*device.Buffer) == target && u.Src[1].Arg.(shape.ShapeTracker).Key() != storeView(ast).Key() {
+				g.realize[r.Src[1]] = true
+				changed = true
+				break
+			}
+		}
+	}
+	return changed
+}
+
+// storeView returns the tracker of a single-output kernel's store.
+func storeView(ast *uop.UOp) shape.ShapeTracker {
+	return ast.Src[0].Src[1].Arg.(shape.ShapeTracker)
 }
 
 // addRealize finds the first node, sources first, that a fusion rule says
@@ -703,12 +744,20 @@ func (g *graph) planMemory(items []*pending, order []int) *Schedule {
 		dt   dtype.DType
 		size int
 	}
-	free := map[key][]*device.Buffer{}
+	// A freed buffer remembers who read it last: whoever reuses it waits for
+	// them, since they may run on another device's queue.
+	type freed struct {
+		buf     *device.Buffer
+		readers []int
+	}
+	free := map[key][]freed{}
 	bufOf := map[*uop.UOp]*device.Buffer{}
 	itemIndex := map[*uop.UOp]int{}
+	readers := map[*uop.UOp][]int{}
 	for k, i := range order {
 		p := items[i]
 		var bufs []*device.Buffer
+		var waits []int
 		for _, r := range p.outs {
 			var out *device.Buffer
 			switch {
@@ -718,7 +767,10 @@ func (g *graph) planMemory(items []*pending, order []int) *Schedule {
 				dev := device.MustGet(r.Device)
 				kk := key{dev.Name, r.DType, r.Numel()}
 				if fl := free[kk]; len(fl) > 0 && !isTarget[r] {
-					out, free[kk] = fl[len(fl)-1], fl[:len(fl)-1]
+					f := fl[len(fl)-1]
+					free[kk] = fl[:len(fl)-1]
+					out = f.buf
+					waits = append(waits, f.readers...)
 				} else {
 					out = device.NewBuffer(dev, r.DType, r.Numel())
 				}
@@ -741,18 +793,26 @@ func (g *graph) planMemory(items []*pending, order []int) *Schedule {
 		}
 		for d := range p.after {
 			for _, o := range items[d].outs {
-				if idx, ok := itemIndex[o]; ok && !slices.Contains(it.Deps, idx) {
-					it.Deps = append(it.Deps, idx)
+				if idx, ok := itemIndex[o]; ok {
+					waits = append(waits, idx)
 				}
+			}
+		}
+		for _, w := range waits {
+			if !slices.Contains(it.Deps, w) {
+				it.Deps = append(it.Deps, w)
 			}
 		}
 		slices.Sort(it.Deps)
 		it.Bufs = bufs
+		for _, src := range p.srcs {
+			readers[src] = append(readers[src], len(s.Items))
+		}
 		s.Items = append(s.Items, it)
 		for _, dead := range releaseAt[k] {
 			b := bufOf[dead]
 			kk := key{b.Dev.Name, b.DType, b.Size}
-			free[kk] = append(free[kk], b)
+			free[kk] = append(free[kk], freed{b, readers[dead]})
 		}
 	}
 	for _, t := range g.targets {

@@ -77,21 +77,19 @@ func newAdam(name string, params []*gograd.Tensor, lr float64, o AdamOpts, decou
 	if o.Amsgrad {
 		nstate = 3
 	}
-	a.base = newBase(name, params, lr, 3, nstate, a)
+	a.base = newBase(name, params, lr, nstate, a)
 	return a
 }
 
 // scalars: minus the step size lr / (1 - beta1^t), 1 / sqrt(1 - beta2^t),
 // and AdamW's decay factor 1 - lr * weight_decay.
-func (a *Adam) scalars(lr float64, t int) []float64 {
+func (a *Adam) scalars(lr, t *gograd.Tensor) []*gograd.Tensor {
 	o := a.opts
-	bc1 := 1 - math.Pow(o.Beta1, float64(t))
-	bc2 := 1 - math.Pow(o.Beta2, float64(t))
-	decay := 1.0
+	decay := gograd.FullLike(lr, 1)
 	if a.decoupled {
-		decay = 1 - lr*o.WeightDecay
+		decay = lr.Mul(-o.WeightDecay).Add(1)
 	}
-	return []float64{-lr / bc1, 1 / math.Sqrt(bc2), decay}
+	return []*gograd.Tensor{lr.Neg().Div(biasCorrection(o.Beta1, t)), biasCorrection(o.Beta2, t).Sqrt().Reciprocal(), decay}
 }
 
 func (a *Adam) update(p, g *gograd.Tensor, state []*gograd.Tensor, sc func(int) *gograd.Tensor) (*gograd.Tensor, []*gograd.Tensor) {
@@ -120,4 +118,13 @@ func (a *Adam) update(p, g *gograd.Tensor, state []*gograd.Tensor, sc func(int) 
 // gradient g.
 func moments(g, m, v *gograd.Tensor, beta1, beta2 float64) (*gograd.Tensor, *gograd.Tensor) {
 	return m.Mul(beta1).Add(g.Mul(1 - beta1)), v.Mul(beta2).Add(g.Mul(g).Mul(1 - beta2))
+}
+
+// biasCorrection returns 1 - beta^t for the step numbers t (float64), as
+// 1 - 2^(t log2(beta)): the exp2 and log2 of float64 are libm's.
+func biasCorrection(beta float64, t *gograd.Tensor) *gograd.Tensor {
+	if beta == 0 {
+		return gograd.FullLike(t, 1)
+	}
+	return t.Mul(math.Log2(beta)).Exp2().Neg().Add(1)
 }

@@ -1,8 +1,6 @@
 package optim
 
 import (
-	"math"
-
 	"github.com/gograd/gograd"
 )
 
@@ -31,7 +29,8 @@ func LAMBDefaults() AdamOpts { return AdamOpts{Beta1: 0.9, Beta2: 0.999, Eps: 1e
 // supported.
 //
 // The two norms are one reduce kernel and the update one more, so a step
-// on a parameter is two kernels.
+// on a parameter is two kernels (and the scalars' kernel all parameters
+// share).
 type LAMB struct {
 	base
 	opts AdamOpts
@@ -45,14 +44,14 @@ func NewLAMB(params []*gograd.Tensor, lr float64, opts ...AdamOpts) *LAMB {
 		panic("optim: LAMB: Amsgrad and Maximize are not supported")
 	}
 	l := &LAMB{opts: o}
-	l.base = newBase("LAMB", params, lr, 3, 2, l)
+	l.base = newBase("LAMB", params, lr, 2, l)
 	return l
 }
 
 // scalars: 1 / (1 - beta1^t), 1 / (1 - beta2^t) and the learning rate.
-func (l *LAMB) scalars(lr float64, t int) []float64 {
+func (l *LAMB) scalars(lr, t *gograd.Tensor) []*gograd.Tensor {
 	o := l.opts
-	return []float64{1 / (1 - math.Pow(o.Beta1, float64(t))), 1 / (1 - math.Pow(o.Beta2, float64(t))), lr}
+	return []*gograd.Tensor{biasCorrection(o.Beta1, t).Reciprocal(), biasCorrection(o.Beta2, t).Reciprocal(), lr}
 }
 
 func (l *LAMB) update(p, g *gograd.Tensor, state []*gograd.Tensor, sc func(int) *gograd.Tensor) (*gograd.Tensor, []*gograd.Tensor) {

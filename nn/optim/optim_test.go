@@ -265,3 +265,50 @@ func TestConstantAndWarmupToConstant(t *testing.T) {
 		}
 	}
 }
+
+// Each parameter counts its own steps on its own device: a five-parameter
+// Adam over two devices, whose parameters get gradients at different steps,
+// matches five one-parameter Adams, with the learning rate changing.
+func TestStepCountsPerParameterAndDevice(t *testing.T) {
+	devs := []string{"GO:1", gograd.DefaultDevice(), "GO:1", gograd.DefaultDevice(), "GO:1"}
+	params := func() []*gograd.Tensor {
+		var ps []*gograd.Tensor
+		for i, d := range devs {
+			ps = append(ps, gograd.FromSliceOn(d, []float32{float32(i + 1), -2}).RequiresGrad(true))
+		}
+		return ps
+	}
+	ps, refs := params(), params()
+	opt := optim.NewAdam(ps, 0.1)
+	var refOpts []optim.Optimizer
+	for _, r := range refs {
+		refOpts = append(refOpts, optim.NewAdam([]*gograd.Tensor{r}, 0.1))
+	}
+	for step := range 8 {
+		opt.ZeroGrad()
+		for i := range ps {
+			if (step+i)%3 == 0 {
+				continue
+			}
+			g := []float32{float32(step) - 3, float32(i) + 0.5}
+			ps[i].Grad = gograd.FromSliceOn(devs[i], g)
+			refs[i].Grad = gograd.FromSliceOn(devs[i], g)
+			refOpts[i].Step()
+			refOpts[i].ZeroGrad()
+		}
+		opt.Step()
+		lr := 0.1 / float64(step+2)
+		opt.SetLR(lr)
+		for _, r := range refOpts {
+			r.SetLR(lr)
+		}
+		for i := range ps {
+			got, want := ps[i].Float32s(), refs[i].Float32s()
+			for e := range got {
+				if !closeTo(float64(got[e]), float64(want[e]), 1e-6, 0) {
+					t.Fatalf("step %d: parameter %d (on %s) is %v, want %v", step, i, devs[i], got, want)
+				}
+			}
+		}
+	}
+}

@@ -53,18 +53,15 @@ func NewSGD(params []*gograd.Tensor, lr float64, opts ...SGDOpts) *SGD {
 	if o.Momentum != 0 {
 		nstate = 1
 	}
-	s.base = newBase("SGD", params, lr, 2, nstate, s)
+	s.base = newBase("SGD", params, lr, nstate, s)
 	return s
 }
 
 // scalars: the negated learning rate, and the weight of the gradient in
 // the momentum buffer: 1 at the first step (the buffer, zero until then,
 // becomes the gradient), 1 - dampening after.
-func (s *SGD) scalars(lr float64, t int) []float64 {
-	if t == 1 {
-		return []float64{-lr, 1}
-	}
-	return []float64{-lr, 1 - s.opts.Dampening}
+func (s *SGD) scalars(lr, t *gograd.Tensor) []*gograd.Tensor {
+	return []*gograd.Tensor{lr.Neg(), t.Eq(1).Where(gograd.FullLike(t, 1), gograd.FullLike(t, 1-s.opts.Dampening))}
 }
 
 func (s *SGD) update(p, g *gograd.Tensor, state []*gograd.Tensor, sc func(int) *gograd.Tensor) (*gograd.Tensor, []*gograd.Tensor) {
