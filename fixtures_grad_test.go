@@ -72,6 +72,11 @@ func knownGradFailure(area, name string) (knownFailure, bool) {
 var fixturesKnown = flag.Bool("fixtures.known", false, "run the cases of knownGradFailures as ordinary ones")
 
 func TestFixtureGrads(t *testing.T) {
+	forEachDevice(t, testFixtureGrads)
+	logSlack(t, "grad ")
+}
+
+func testFixtureGrads(t *testing.T) {
 	total := 0
 	for _, area := range fixtureAreas {
 		t.Run(area, func(t *testing.T) {
@@ -95,7 +100,6 @@ func TestFixtureGrads(t *testing.T) {
 	if total < 200 {
 		t.Errorf("%d backward cases, want at least 200", total)
 	}
-	logSlack(t, "grad ")
 }
 
 func runGradCase(t *testing.T, area string, c fixtureCase) {

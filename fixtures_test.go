@@ -161,10 +161,29 @@ func TestFixtures(t *testing.T) {
 			t.Errorf("%s: fixture file with no test (fixtureAreas lacks %q)", f, area)
 		}
 	}
-	for _, area := range fixtureAreas {
-		t.Run(area, func(t *testing.T) { runFixtureFile(t, area) })
-	}
+	forEachDevice(t, func(t *testing.T) {
+		for _, area := range fixtureAreas {
+			t.Run(area, func(t *testing.T) { runFixtureFile(t, area) })
+		}
+	})
 	logSlack(t, "")
+}
+
+// forEachDevice runs f once per device kind under test: GO, and the
+// default device when it is another kind (CPU where a C compiler works), as
+// subtests named by the kind.
+func forEachDevice(t *testing.T, f func(t *testing.T)) {
+	kinds := []string{"GO"}
+	if kind, _, _ := strings.Cut(gograd.DefaultDevice(), ":"); kind != "GO" {
+		kinds = append(kinds, kind)
+	}
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			old := gograd.SetDefaultDevice(kind)
+			defer gograd.SetDefaultDevice(old)
+			f(t)
+		})
+	}
 }
 
 // logSlack logs, for -fixtures.slack, the entries of fixtureSlack whose keys
