@@ -216,7 +216,9 @@ func (t *Tensor) Std(opts ...any) *Tensor { return t.Var(opts...).Sqrt() }
 func (t *Tensor) LogSumExp(opts ...any) *Tensor {
 	o := t.parseReduce("LogSumExp", opts)
 	x := t.floaty()
-	m := x.Max(o.axes, KeepDim)
+	// The shift by the maximum cancels out of the value and of the
+	// gradient, so no gradient flows through it (two reduces saved).
+	m := x.Max(o.axes, KeepDim).Detach()
 	m = m.isInf().Where(0.0, m)
 	r := x.Sub(m).Exp().Sum(o.axes, KeepDim).Log().Add(m)
 	return r.Reshape(x.reduceShape(o.axes, o.keep)...)
@@ -234,7 +236,7 @@ func (t *Tensor) IsInf() *Tensor { return t.isInf() }
 func (t *Tensor) Softmax(axis int) *Tensor {
 	x := t.floaty()
 	axis = x.axis(axis, "Softmax")
-	e := x.Sub(x.Max(axis, KeepDim)).Exp()
+	e := x.Sub(x.Max(axis, KeepDim).Detach()).Exp() // the shift cancels: no gradient through it
 	return e.Div(e.Sum(axis, KeepDim))
 }
 
@@ -242,7 +244,7 @@ func (t *Tensor) Softmax(axis int) *Tensor {
 func (t *Tensor) LogSoftmax(axis int) *Tensor {
 	x := t.floaty()
 	axis = x.axis(axis, "LogSoftmax")
-	d := x.Sub(x.Max(axis, KeepDim))
+	d := x.Sub(x.Max(axis, KeepDim).Detach()) // the shift cancels: no gradient through it
 	return d.Sub(d.Exp().Sum(axis, KeepDim).Log())
 }
 
