@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -308,3 +309,24 @@ func TestMultiOutputKernel(t *testing.T) {
 }
 
 func close32(a, b float32) bool { return math.Abs(float64(a-b)) <= 1e-5*(1+math.Abs(float64(b))) }
+
+// TestShiftsByWidthOrMore: shifts are defined for every count (a 64-bit
+// shift, then truncated), the same on every device; C leaves a 32-bit
+// shift by 32 or more undefined, so the C renderer widens first.
+func TestShiftsByWidthOrMore(t *testing.T) {
+	forEachDevice(t, func(t *testing.T) {
+		a := g.FromSlice([]int32{-256, 256, -1, 7, 5})
+		n := g.FromSlice([]int32{40, 40, 33, 31, 1})
+		if got, want := a.Shr(n).Int32s(), []int32{-1, 0, -1, 0, 2}; !slices.Equal(got, want) {
+			t.Errorf("%v >> %v = %v, want %v", a.Int32s(), n.Int32s(), got, want)
+		}
+		if got, want := a.Shl(n).Int32s(), []int32{0, 0, 0, -2147483648, 10}; !slices.Equal(got, want) {
+			t.Errorf("%v << %v = %v, want %v", a.Int32s(), n.Int32s(), got, want)
+		}
+		u := g.FromSlice([]uint32{0xffffffff, 1 << 31, 8})
+		m := g.FromSlice([]uint32{32, 31, 40})
+		if got, want := g.Data[uint32](u.Shr(m)), []uint32{0, 1, 0}; !slices.Equal(got, want) {
+			t.Errorf("%v >> %v = %v, want %v", g.Data[uint32](u), g.Data[uint32](m), got, want)
+		}
+	})
+}

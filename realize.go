@@ -10,6 +10,7 @@ import (
 	"github.com/gograd/gograd/codegen"
 	"github.com/gograd/gograd/device"
 	"github.com/gograd/gograd/device/cpu"
+	_ "github.com/gograd/gograd/device/cuda" // registers CUDA where the driver loads
 	"github.com/gograd/gograd/internal/env"
 	"github.com/gograd/gograd/render"
 	"github.com/gograd/gograd/schedule"
@@ -29,6 +30,9 @@ var backends = map[string]backend{
 	}},
 	"CPU": {opts: codegen.Options{SIMD: cpu.VectorBytes()}, render: func(name string, uops []*uop.UOp) (any, error) {
 		return render.C(name, uops)
+	}},
+	"CUDA": {opts: codegen.Options{SIMD: 16, GPU: true}, render: func(name string, uops []*uop.UOp) (any, error) {
+		return render.CUDA(name, uops)
 	}},
 }
 
@@ -101,6 +105,9 @@ func build(dev *device.Device, be backend, ast *uop.UOp, opts codegen.Options, d
 		return nil, err
 	}
 	c := &compiled{prog: p, info: device.KernelInfo{Name: prog.Name, Global: prog.Full[:prog.NGlobal], FLOPs: prog.FLOPs}}
+	if k, ok := src.(*render.CUDAKernel); ok { // blocks and threads, as launched
+		c.info.Global, c.info.Local = k.Global[:], k.Local[:]
+	}
 	for _, v := range prog.Vars {
 		c.vars = append(c.vars, v.Arg.(uop.VarArg).Name)
 	}
@@ -141,7 +148,7 @@ func beamOpts(dev *device.Device, be backend, ast *uop.UOp, bufs []*device.Buffe
 		}
 		return best, nil
 	}
-	hand := codegen.NewKernel(ast).HandOpts(be.opts.SIMD)
+	hand := codegen.NewKernel(ast).Hand(be.opts)
 	widths := []int{}
 	for w := be.opts.SIMD / 4; w >= 4; w /= 2 {
 		widths = append(widths, w)

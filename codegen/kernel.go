@@ -27,6 +27,10 @@ type Options struct {
 	// SIMD is the width in bytes of the target's vector registers: with it,
 	// the hand-tuned optimisations upcast and vectorize (0: none).
 	SIMD int
+	// GPU marks a target that runs each output on its own thread: the
+	// hand-tuned optimisations keep tens of thousands of threads busy
+	// instead of tiling registers (see GPUHandOpts).
+	GPU bool
 	// Opts, when set, are applied instead of the hand-tuned ones (BEAM search).
 	Opts []Opt
 }

@@ -32,8 +32,8 @@ func Compile(ast *uop.UOp, opts Options) *Program {
 				panic(err)
 			}
 		}
-	case opts.SIMD > 0:
-		k.HandOpts(opts.SIMD)
+	default:
+		k.Hand(opts)
 	}
 	if opts.Vector {
 		k.ChooseVector()
@@ -217,10 +217,10 @@ func countFLOPs(prog []*uop.UOp) int64 {
 		case u.Op == uop.ENDRANGE:
 			trips = stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
-		case u.Op.IsALU() && u.DType != dtype.Index && u.DType != dtype.Bool:
-			w := int64(1)
+		case u.Op.IsALU() && u.DType != dtype.Index && u.DType.Scalar() != dtype.Bool:
+			w := int64(u.DType.Count()) // a vector op is one op per lane
 			if u.Op == uop.MULACC {
-				w = 2
+				w *= 2
 			}
 			flops += w * trips
 		}

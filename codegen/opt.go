@@ -178,6 +178,51 @@ func (k *Kernel) viewRoles() (stores, loads []int) {
 // sizeOfScalar is the element size of the kernel's main output.
 func (k *Kernel) outSize() int { return k.outDType.Size() }
 
+// Hand applies the hand-tuned optimisations opts asks for (none without
+// SIMD) and returns them.
+func (k *Kernel) Hand(opts Options) []Opt {
+	switch {
+	case opts.GPU:
+		return k.GPUHandOpts(opts.SIMD)
+	case opts.SIMD > 0:
+		return k.HandOpts(opts.SIMD)
+	}
+	return nil
+}
+
+// gpuThreads is how many threads a GPU kernel should keep after upcasting:
+// enough to fill an H100's 132 SMs several times over.
+const gpuThreads = 1 << 16
+
+// GPUHandOpts picks optimisations for a GPU whose loads are vecBytes wide:
+// the contiguous output axis in vectors (float4) when that still leaves
+// gpuThreads threads, nothing else. Reductions with few outputs are split
+// across a block by the renderer.
+func (k *Kernel) GPUHandOpts(vecBytes int) []Opt {
+	stores, _ := k.viewRoles()
+	if len(stores) == 0 || k.outSize() == 0 || vecBytes == 0 {
+		return nil
+	}
+	threads := 1
+	for _, n := range k.Full[:k.NGlobal] {
+		threads *= n
+	}
+	w := vecBytes / k.outSize()
+	if w < 2 || threads/w < gpuThreads {
+		return nil
+	}
+	for a := k.NGlobal - 1; a >= 0; a-- {
+		if s, ok := k.strideOf(stores[0], a); ok && s == 1 {
+			o := Opt{Upcast, a, w, true}
+			if k.Full[a]%w == 0 && k.ApplyOpt(o) == nil {
+				return []Opt{o}
+			}
+			break
+		}
+	}
+	return nil
+}
+
 // HandOpts picks optimisations for a CPU with SIMD registers of vecBytes
 // bytes: vectorize the axis the output (or, for a reduction over a
 // contiguous axis, the input) is contiguous along, tile outputs into
@@ -220,80 +265,133 @@ func (k *Kernel) HandOpts(vecBytes int) []Opt {
 		}
 		return opts
 	}
-	// A reduction over an axis the inputs read contiguously (row sums,
-	// matrix-vector products): vector partial sums along it.
+	// Two ways to vectorize a reduction: along the contiguous output axis
+	// (matmul with row-major B, convolutions: each loaded vector feeds a tile
+	// of accumulators), or along a reduce axis the inputs read contiguously
+	// (row sums, softmax, matrix-vector and x @ W.T with row-major W: vector
+	// partial sums, added up at the end). The one whose contiguous loads move
+	// more data wins.
 	lastRed := k.NLoop - 1
-	contiguousIn, anyOne := true, false
+	weight := func(i int) int { // elements view i touches
+		n := 1
+		for a := range k.NLoop {
+			if s, ok := k.strideOf(i, a); !ok || s != 0 {
+				n *= k.Full[a]
+			}
+		}
+		return n
+	}
+	redScore, redOK := 0, true
 	for _, i := range loads {
 		s, ok := k.strideOf(i, lastRed)
-		if !ok || (s != 1 && s != 0) {
-			contiguousIn = false
+		switch {
+		case ok && s == 1:
+			redScore += weight(i)
+		case !ok || s != 0:
+			redOK = false
 		}
-		anyOne = anyOne || s == 1
 	}
-	contiguousIn = contiguousIn && anyOne
-	broadcastAlongOut := false // some input is the same for every output along contiguousOut: a matmul
+	outScore, broadcastAlongOut := 0, false
 	if contiguousOut >= 0 {
 		for _, i := range loads {
-			if s, ok := k.strideOf(i, contiguousOut); ok && s == 0 {
+			s, ok := k.strideOf(i, contiguousOut)
+			if ok && s == 0 {
 				broadcastAlongOut = true
+			}
+			if ok && s == 1 {
+				outScore += weight(i)
 			}
 		}
 	}
-	if contiguousOut >= 0 && broadcastAlongOut {
-		// Register tile: vectors along the contiguous output axis, times a
-		// few of another global axis along which the vector operand does not
-		// move (matmul's rows, a convolution's output channels), so each
-		// loaded vector feeds several accumulators.
-		var vecLoads []int
-		for _, i := range loads {
-			if s, ok := k.strideOf(i, contiguousOut); !ok || s != 0 {
-				vecLoads = append(vecLoads, i)
-			}
-		}
-		row := -1
-		for a := k.NGlobal - 1; a >= 0 && row < 0; a-- {
-			if a == contiguousOut || k.Full[a]%2 != 0 {
-				continue
-			}
-			shared := true
-			for _, i := range vecLoads {
-				if s, ok := k.strideOf(i, a); !ok || s != 0 {
-					shared = false
-				}
-			}
-			if shared {
-				row = a
-			}
-		}
-		if w := width(k.Full[contiguousOut]); w > 0 && try(Opt{Upcast, contiguousOut, w, true}) {
-			if k.Full[contiguousOut]%4 == 0 {
-				try(Opt{Upcast, contiguousOut, 4, false})
-			} else if k.Full[contiguousOut]%2 == 0 {
-				try(Opt{Upcast, contiguousOut, 2, false})
-			}
-			if row >= 0 && row < k.NGlobal {
-				for _, amt := range []int{4, 2} {
-					if try(Opt{Upcast, row, amt, false}) {
-						break
-					}
-				}
-			}
+	redOK = redOK && redScore > 0 && k.Full[lastRed] >= 16 && width(k.Full[lastRed]) > 0
+	if contiguousOut >= 0 && broadcastAlongOut && (!redOK || outScore >= redScore) {
+		if k.outputTile(contiguousOut, loads, width, try) {
 			return opts
 		}
 	}
-	if contiguousIn && k.Full[lastRed] >= 16 {
-		if w := width(k.Full[lastRed]); w > 0 {
-			try(Opt{Unroll, lastRed, w, true})
+	if redOK {
+		if w := width(k.Full[lastRed]); try(Opt{Unroll, lastRed, w, true}) {
+			// A few outputs at once: rows along which the vector-loaded
+			// inputs move, each reusing the loads that do not.
 			for a := k.NGlobal - 1; a >= 0; a-- {
-				if k.Full[a]%4 == 0 {
-					try(Opt{Upcast, a, 4, false})
+				if k.Full[a]%4 == 0 && try(Opt{Upcast, a, 4, false}) {
 					break
 				}
 			}
 		}
 	}
 	return opts
+}
+
+// outputTile applies the register tile of a matmul-like kernel: vectors
+// (and a few more) along the contiguous output axis, times a few of another
+// global axis along which the vector operand does not move (matmul's rows,
+// a convolution's output channels), with the contiguous axis's loop outside
+// the rows' so the vector operand's panel stays in cache while the rows
+// stream by.
+func (k *Kernel) outputTile(col int, loads []int, width func(int) int, try func(Opt) bool) bool {
+	var vecLoads []int
+	for _, i := range loads {
+		if s, ok := k.strideOf(i, col); !ok || s != 0 {
+			vecLoads = append(vecLoads, i)
+		}
+	}
+	row := -1
+	for a := k.NGlobal - 1; a >= 0 && row < 0; a-- {
+		if a == col || k.Full[a]%2 != 0 {
+			continue
+		}
+		shared := true
+		for _, i := range vecLoads {
+			if s, ok := k.strideOf(i, a); !ok || s != 0 {
+				shared = false
+			}
+		}
+		if shared {
+			row = a
+		}
+	}
+	w := width(k.Full[col])
+	if w == 0 {
+		return false
+	}
+	// Loops move when an upcast leaves one of size 1 (it is dropped): keep
+	// track of where the column and row loops are (-1: gone).
+	colLoop, rowLoop := col, row
+	upcast := func(loop, amt int, vector bool) bool {
+		n := len(k.Full)
+		if !try(Opt{Upcast, loop, amt, vector}) {
+			return false
+		}
+		if len(k.Full) == n { // loop reached size 1 and was dropped
+			for _, p := range []*int{&colLoop, &rowLoop} {
+				switch {
+				case *p == loop:
+					*p = -1
+				case *p > loop:
+					*p--
+				}
+			}
+		}
+		return true
+	}
+	if !upcast(colLoop, w, true) {
+		return false
+	}
+	for _, more := range []int{4, 2} {
+		if colLoop >= 0 && k.Full[colLoop]%more == 0 && upcast(colLoop, more, false) {
+			break
+		}
+	}
+	for _, amt := range []int{4, 2} {
+		if rowLoop >= 0 && k.Full[rowLoop]%amt == 0 && upcast(rowLoop, amt, false) {
+			break
+		}
+	}
+	if colLoop >= 0 && rowLoop >= 0 && rowLoop < colLoop {
+		try(Opt{Swap, rowLoop, colLoop, false})
+	}
+	return true
 }
 
 // key identifies the kernel's optimisations (for caches).

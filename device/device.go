@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Mem is a backend's handle to an allocation ([]byte for host devices).
@@ -35,6 +36,19 @@ type Runtime interface {
 	CopyOut(dst []byte, m Mem)
 	// Compile turns what the backend's renderer produced into a program.
 	Compile(name string, src any) (Program, error)
+}
+
+// TimedProgram is implemented by programs that time themselves on the
+// device (GPU events): RunTimed runs like Run and returns the kernel's own
+// time, which DEBUG=2 and Stats then report instead of the host's.
+type TimedProgram interface {
+	RunTimed(bufs []Mem, vars []int64) (time.Duration, error)
+}
+
+// DeviceCopier is implemented by runtimes that copy between two of their
+// own allocations without a round trip through host memory.
+type DeviceCopier interface {
+	CopyDevice(dst, src Mem, nbytes int) error
 }
 
 // HostMemory is implemented by runtimes whose memory the host can read in

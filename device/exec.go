@@ -103,11 +103,20 @@ func (d *Device) RunNow(p Program, info *KernelInfo, bufs []*Buffer, vars []int6
 			mems[i] = m
 		}
 	}
-	start := time.Now()
-	if err := p.Run(mems, vars); err != nil {
-		return fmt.Errorf("%s on %s: %w", info.Name, d.Name, err)
+	var el time.Duration
+	if tp, ok := p.(TimedProgram); ok {
+		t, err := tp.RunTimed(mems, vars)
+		if err != nil {
+			return fmt.Errorf("%s on %s: %w", info.Name, d.Name, err)
+		}
+		el = t
+	} else {
+		start := time.Now()
+		if err := p.Run(mems, vars); err != nil {
+			return fmt.Errorf("%s on %s: %w", info.Name, d.Name, err)
+		}
+		el = time.Since(start)
 	}
-	el := time.Since(start)
 	c := countersFor(d.Name)
 	c.kernels.Add(1)
 	c.flops.Add(info.FLOPs)
@@ -124,7 +133,21 @@ func (d *Device) RunNow(p Program, info *KernelInfo, bufs []*Buffer, vars []int6
 func (d *Device) CopyBuffer(dst, src *Buffer, deps []*Event) *Event {
 	return d.Submit(deps, func() error {
 		start := time.Now()
-		if hb := src.HostBytes(); hb != nil {
+		dc, sameRuntime := d.rt.(DeviceCopier)
+		sameRuntime = sameRuntime && src.Dev == dst.Dev && dst.Dev == d
+		if sameRuntime {
+			sm, err := src.Mem()
+			if err != nil {
+				return err
+			}
+			dm, err := dst.Mem()
+			if err != nil {
+				return err
+			}
+			if err := dc.CopyDevice(dm, sm, src.Nbytes()); err != nil {
+				return err
+			}
+		} else if hb := src.HostBytes(); hb != nil {
 			dst.CopyIn(hb)
 		} else if hb := dst.HostBytes(); hb != nil {
 			src.CopyOut(hb)

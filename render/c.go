@@ -579,11 +579,11 @@ func (r *cRenderer) cExpr(u *uop.UOp, s []string) string {
 		return fmt.Sprintf("(%s == 0 ? 0 : %s == -1 ? %s : (%s)(%s %s %s))", s[1], s[1], minus1, ct, s[0], op, s[1])
 	case uop.SHL:
 		return fmt.Sprintf("(%s < 0 || %s >= 64 ? (%s)0 : (%s)((uint64_t)%s << %s))", s[1], s[1], ct, ct, s[0], s[1])
-	case uop.SHR:
+	case uop.SHR: // shifted in 64 bits: C leaves shifts by the width or more undefined
 		if src.IsUnsigned() {
-			return fmt.Sprintf("(%s < 0 || %s >= 64 ? (%s)0 : (%s)(%s >> %s))", s[1], s[1], ct, ct, s[0], s[1])
+			return fmt.Sprintf("(%s < 0 || %s >= 64 ? (%s)0 : (%s)((uint64_t)%s >> %s))", s[1], s[1], ct, ct, s[0], s[1])
 		}
-		return fmt.Sprintf("(%s)(%s >> (%s < 0 || %s >= 64 ? 63 : %s))", ct, s[0], s[1], s[1], s[1])
+		return fmt.Sprintf("(%s)((int64_t)%s >> (%s < 0 || %s >= 64 ? 63 : %s))", ct, s[0], s[1], s[1], s[1])
 	case uop.WHERE:
 		return fmt.Sprintf("(%s ? %s : %s)", s[0], s[1], s[2])
 	case uop.MULACC:

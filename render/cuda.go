@@ -15,11 +15,11 @@ import (
 //	extern "C" __global__ void name(T0 *data0, const T1 *data1, ..., long long var0, ...)
 //
 // taking the buffers by DEFINE_GLOBAL number, then the symbolic variables in
-// launch order, launched on a grid of Global blocks of Local threads each
-// (x, y, z; CUDA's gridDim and blockDim). The program's global loops are
-// thread indices: the innermost on x (consecutive threads, consecutive
-// addresses), the next on y, the rest on z; reduce loops run in each
-// thread.
+// launch order (each 8 bytes), launched on a grid of Global blocks of Local
+// threads each (x, y, z; CUDA's gridDim and blockDim). The program's global
+// loops are thread indices: the innermost on x (consecutive threads,
+// consecutive addresses), the next on y, the rest on z; reduce loops run in
+// each thread, or in a grouped kernel across the block's threads.
 type CUDAKernel struct {
 	Name   string
 	Src    string
@@ -67,10 +67,12 @@ var (
 // compiler keeps in registers; a vector load or store of consecutive
 // elements is one 4-, 8- or 16-byte access (float4, ushort4, ...) when its
 // index is provably a multiple of the width, element by element otherwise.
-// Index arithmetic whose bounds fit in 32 bits is done in int.
+// Index arithmetic whose bounds fit in 32 bits is done in int. A kernel
+// with few outputs and a long reduction is grouped: a block of threads
+// shares each output's reduction (see chooseGroup).
 func CUDA(name string, uops []*uop.UOp) (*CUDAKernel, error) {
 	r := &cudaRenderer{k: &CUDAKernel{Name: name}, lanes: map[*uop.UOp][]string{}, helpers: map[string]bool{},
-		global: map[*uop.UOp]string{}, bufs: map[int]dtype.DType{}, written: map[int]bool{}}
+		global: map[*uop.UOp]string{}, bufs: map[int]dtype.DType{}, written: map[int]bool{}, update: map[*uop.UOp]*uop.UOp{}}
 	if err := r.render(uops); err != nil {
 		return nil, err
 	}
@@ -88,6 +90,13 @@ type cudaRenderer struct {
 	bufs    map[int]dtype.DType // DEFINE_GLOBAL number -> element type
 	written map[int]bool        // DEFINE_GLOBALs that are stored to
 	vars    []*uop.UOp
+
+	// A grouped reduction: group threads of a block split the outermost
+	// reduce loop and combine their accumulators through shared memory.
+	group  int
+	outer  *uop.UOp              // the outermost reduce loop
+	accs   []*uop.UOp            // the accumulators, in order
+	update map[*uop.UOp]*uop.UOp // accumulator -> the op that updates it
 }
 
 // cudaLaunchDims assigns the global loops (sizes, outermost first) to the
@@ -272,9 +281,14 @@ func (r *cudaRenderer) render(uops []*uop.UOp) (err error) {
 			r.vars = append(r.vars, u)
 		case uop.STORE:
 			r.written[u.Src[0].Arg.(int)] = true
+		case uop.DEFINE_ACC:
+			r.accs = append(r.accs, u)
+		case uop.ASSIGN:
+			r.update[u.Src[0]] = u.Src[1]
 		}
 	}
 	r.k.NVars = len(r.vars)
+	r.group = r.chooseGroup(uops, globals)
 	prologue := r.launch(globals)
 	for _, u := range uops {
 		r.uop(u)
@@ -286,6 +300,13 @@ func (r *cudaRenderer) render(uops []*uop.UOp) (err error) {
 			out.WriteString(h.src + "\n")
 		}
 	}
+	// Buffers do not alias, except in a kernel with several outputs updated
+	// in place (an optimizer step), where an input may be an output's old
+	// contents: no __restrict__ there (as the C renderer).
+	restrict := "__restrict__ "
+	if len(r.written) > 1 {
+		restrict = ""
+	}
 	params := make([]string, 0, r.k.NBufs+len(r.vars))
 	for n := range r.k.NBufs {
 		dt, ok := r.bufs[n]
@@ -293,9 +314,9 @@ func (r *cudaRenderer) render(uops []*uop.UOp) (err error) {
 		case !ok: // a buffer the kernel does not touch keeps its position
 			params = append(params, fmt.Sprintf("const void *data%d", n))
 		case r.written[n]:
-			params = append(params, fmt.Sprintf("%s *data%d", cudaStorage(dt), n))
+			params = append(params, fmt.Sprintf("%s *%sdata%d", cudaStorage(dt), restrict, n))
 		default:
-			params = append(params, fmt.Sprintf("const %s *data%d", cudaStorage(dt), n))
+			params = append(params, fmt.Sprintf("const %s *%sdata%d", cudaStorage(dt), restrict, n))
 		}
 	}
 	for i, v := range r.vars {
@@ -329,6 +350,12 @@ func (r *cudaRenderer) launch(globals []*uop.UOp) string {
 		sizes[i] = g.Arg.(uop.RangeArg).Size
 	}
 	dims, local, grid := cudaLaunchDims(sizes)
+	if r.group > 0 { // one block per output, all global loops on x
+		dims, local, grid = [3][]int{}, [3]int{r.group, 1, 1}, [3]int{uop.Prod(sizes), 1, 1}
+		for i := range sizes {
+			dims[0] = append(dims[0], i)
+		}
+	}
 	r.k.Local, r.k.Global = local, grid
 	var b strings.Builder
 	axis := "xyz"
@@ -347,6 +374,8 @@ func (r *cudaRenderer) launch(globals []*uop.UOp) string {
 		}
 		var expr string
 		switch {
+		case r.group > 0:
+			expr = "blockIdx.x" // the grid has exactly one block per output
 		case grid[d] == 1:
 			expr = fmt.Sprintf("threadIdx.%c", axis[d])
 		case local[d] == 1:
@@ -354,13 +383,13 @@ func (r *cudaRenderer) launch(globals []*uop.UOp) string {
 		default:
 			expr = fmt.Sprintf("%sblockIdx.%c * %d + threadIdx.%c", cast, axis[d], local[d], axis[d])
 		}
-		if typ == "int" && grid[d] > 1 && local[d] > 1 {
+		if typ == "int" && grid[d] > 1 && local[d] > 1 && r.group == 0 {
 			expr = "(int)(" + expr + ")"
 		} else if typ == "int" {
 			expr = "(int)" + expr
 		}
 		fmt.Fprintf(&b, "  %s %s = %s; /* %d */\n", typ, g, expr, total)
-		if grid[d]*local[d] != total {
+		if grid[d]*local[d] != total && r.group == 0 {
 			fmt.Fprintf(&b, "  if (%s >= %d) return;\n", g, total)
 		}
 		// The loops of this dimension, outermost first, by div and mod.
@@ -381,6 +410,111 @@ func (r *cudaRenderer) launch(globals []*uop.UOp) string {
 		}
 	}
 	return b.String()
+}
+
+// Grouped reductions: a kernel with few outputs and a long reduction
+// (a full sum, the row statistics of a softmax) would leave the GPU all
+// but idle with one thread per output. Its block's threads split the
+// outermost reduce loop instead, each accumulating a strided share, and
+// combine the partial accumulators in shared memory (a tree of log2(block)
+// steps); thread 0 then finishes the output. This is tinygrad's GROUP
+// decided here, while codegen has no GPU options of its own.
+const (
+	cudaGroupMaxOutputs = 2048 // above this many outputs, one thread each fills the GPU
+	cudaGroupMinReduce  = 64   // below this reduction length, splitting it is not worth a combine
+	cudaGroupMaxLanes   = 16   // accumulator values combined per thread
+)
+
+// chooseGroup returns the threads that split the outermost reduce loop, or 0.
+func (r *cudaRenderer) chooseGroup(uops []*uop.UOp, globals []*uop.UOp) int {
+	outputs := 1
+	for _, g := range globals {
+		outputs *= g.Arg.(uop.RangeArg).Size
+	}
+	for _, u := range uops {
+		if u.Op == uop.RANGE && u.Arg.(uop.RangeArg).Reduce {
+			r.outer = u
+			break
+		}
+	}
+	if r.outer == nil || outputs > cudaGroupMaxOutputs || len(r.accs) == 0 {
+		return 0
+	}
+	size := r.outer.Arg.(uop.RangeArg).Size
+	lanes := 0
+	for _, acc := range r.accs {
+		lanes += acc.DType.Count()
+		if up, ok := r.update[acc]; !ok || !up.Op.IsALU() || len(up.Src) != 2 || up.Src[0] != acc {
+			return 0
+		}
+	}
+	if size < cudaGroupMinReduce || lanes > cudaGroupMaxLanes {
+		return 0
+	}
+	t := cudaBlockThreads
+	for t > size {
+		t /= 2
+	}
+	return t
+}
+
+// combine reduces every accumulator lane across the block's threads into
+// thread 0, through one shared array per C type; the other threads leave.
+func (r *cudaRenderer) combine() {
+	type lane struct {
+		acc  *uop.UOp
+		l    int
+		slot int
+	}
+	var types []string
+	byType := map[string][]lane{}
+	for _, acc := range r.accs {
+		t := cudaType(acc.DType.Scalar())
+		if acc.DType.Count() == 1 {
+			t = cudaValType(acc)
+		}
+		if _, ok := byType[t]; !ok {
+			types = append(types, t)
+		}
+		for l := range acc.DType.Count() {
+			byType[t] = append(byType[t], lane{acc, l, len(byType[t])})
+		}
+	}
+	n := r.group
+	red := func(k, slot int, off string) string {
+		if slot == 0 {
+			return fmt.Sprintf("red%d[threadIdx.x%s]", k, off)
+		}
+		return fmt.Sprintf("red%d[%d + threadIdx.x%s]", k, slot*n, off)
+	}
+	for k, t := range types {
+		r.line("__shared__ %s red%d[%d];", t, k, len(byType[t])*n)
+		for _, ln := range byType[t] {
+			r.line("%s = %s;", red(k, ln.slot, ""), r.lane(ln.acc, ln.l))
+		}
+	}
+	r.line("__syncthreads();")
+	r.line("for (int s = %d; s > 0; s >>= 1) {", n/2)
+	r.depth++
+	r.line("if (threadIdx.x < s) {")
+	r.depth++
+	for k, t := range types {
+		for _, ln := range byType[t] {
+			up := r.update[ln.acc]
+			r.line("%s = %s;", red(k, ln.slot, ""), r.roundHalf(up, r.expr(up, []string{red(k, ln.slot, ""), red(k, ln.slot, " + s")})))
+		}
+	}
+	r.depth--
+	r.line("}")
+	r.line("__syncthreads();")
+	r.depth--
+	r.line("}")
+	r.line("if (threadIdx.x != 0) return;")
+	for k, t := range types {
+		for _, ln := range byType[t] {
+			r.line("%s = red%d[%d];", r.lane(ln.acc, ln.l), k, ln.slot*n)
+		}
+	}
 }
 
 // cudaNarrow reports whether an integer node's value always fits in 32 bits
@@ -476,7 +610,11 @@ func (r *cudaRenderer) uop(u *uop.UOp) {
 		}
 		v := r.fresh("ridx")
 		t := cudaValType(u)
-		r.line("for (%s %s = 0; %s < %d; %s++) {", t, v, v, a.Size, v)
+		if u == r.outer && r.group > 0 {
+			r.line("for (%s %s = threadIdx.x; %s < %d; %s += %d) {", t, v, v, a.Size, v, r.group)
+		} else {
+			r.line("for (%s %s = 0; %s < %d; %s++) {", t, v, v, a.Size, v)
+		}
 		r.lanes[u] = []string{v}
 		r.depth++
 	case uop.ENDRANGE:
@@ -485,6 +623,9 @@ func (r *cudaRenderer) uop(u *uop.UOp) {
 		}
 		r.depth--
 		r.line("}")
+		if u.Src[0] == r.outer && r.group > 0 {
+			r.combine()
+		}
 	case uop.DEFINE_ACC:
 		a := u.Arg.(uop.AccArg)
 		init := cudaConst(u.DType.Scalar(), a.Identity, false)
@@ -601,12 +742,15 @@ func cudaGCD(a, b int64) int64 {
 	return a
 }
 
-// cudaOffset renders idx + off.
-func cudaOffset(idx string, off int) string {
-	if off == 0 {
-		return idx
+// offset renders the index idx + off.
+func (r *cudaRenderer) offset(idx *uop.UOp, off int) string {
+	if idx.Op == uop.CONST {
+		return strconv.FormatInt(uop.ConstInt(idx)+int64(off), 10)
 	}
-	return fmt.Sprintf("%s + %d", idx, off)
+	if off == 0 {
+		return r.name(idx)
+	}
+	return fmt.Sprintf("%s + %d", r.name(idx), off)
 }
 
 var cudaVecLanes = []string{"x", "y", "z", "w"}
@@ -616,7 +760,7 @@ var cudaVecLanes = []string{"x", "y", "z", "w"}
 func (r *cudaRenderer) load(u *uop.UOp) {
 	buf := u.Src[0]
 	dt := buf.DType
-	p, idx := r.name(buf), r.name(u.Src[1])
+	p := r.name(buf)
 	valid := ""
 	if len(u.Src) > 2 {
 		valid = r.name(u.Src[2])
@@ -640,7 +784,7 @@ func (r *cudaRenderer) load(u *uop.UOp) {
 		}
 		exprs := make([]string, n)
 		for l := range n {
-			exprs[l] = r.fromStorage(dt, guard(fmt.Sprintf("%s[%s]", p, cudaOffset(idx, l)), zero))
+			exprs[l] = r.fromStorage(dt, guard(fmt.Sprintf("%s[%s]", p, r.offset(u.Src[1], l)), zero))
 		}
 		r.declare(u, "val", exprs)
 		return
@@ -653,7 +797,7 @@ func (r *cudaRenderer) load(u *uop.UOp) {
 	exprs := make([]string, 0, n)
 	for c := 0; c < n; c += w {
 		v := r.fresh("ld")
-		r.line("%s %s = %s;", vt, v, guard(fmt.Sprintf("*(const %s *)(%s + %s)", vt, p, cudaOffset(idx, c)), vt+"{"+strings.Join(zeros, ", ")+"}"))
+		r.line("%s %s = %s;", vt, v, guard(fmt.Sprintf("*(const %s *)(%s + %s)", vt, p, r.offset(u.Src[1], c)), vt+"{"+strings.Join(zeros, ", ")+"}"))
 		for l := range w {
 			exprs = append(exprs, r.fromStorage(dt, v+"."+cudaVecLanes[l]))
 		}
@@ -665,7 +809,7 @@ func (r *cudaRenderer) load(u *uop.UOp) {
 func (r *cudaRenderer) store(u *uop.UOp) {
 	buf, val := u.Src[0], u.Src[2]
 	dt := buf.DType
-	p, idx := r.name(buf), r.name(u.Src[1])
+	p := r.name(buf)
 	n := val.DType.Count()
 	w := 1
 	if n > 1 {
@@ -673,7 +817,7 @@ func (r *cudaRenderer) store(u *uop.UOp) {
 	}
 	for c := 0; c < n; c += w {
 		if w == 1 {
-			r.line("%s[%s] = %s;", p, cudaOffset(idx, c), r.toStorage(dt, r.lane(val, c)))
+			r.line("%s[%s] = %s;", p, r.offset(u.Src[1], c), r.toStorage(dt, r.lane(val, c)))
 			continue
 		}
 		vt := cudaVecName[cudaStorage(dt)] + strconv.Itoa(w)
@@ -681,7 +825,7 @@ func (r *cudaRenderer) store(u *uop.UOp) {
 		for l := range w {
 			ls[l] = r.toStorage(dt, r.lane(val, c+l))
 		}
-		r.line("*(%s *)(%s + %s) = %s{%s};", vt, p, cudaOffset(idx, c), vt, strings.Join(ls, ", "))
+		r.line("*(%s *)(%s + %s) = %s{%s};", vt, p, r.offset(u.Src[1], c), vt, strings.Join(ls, ", "))
 	}
 }
 
@@ -702,6 +846,14 @@ func (r *cudaRenderer) expr(u *uop.UOp, s []string) string {
 	// (C++ leaves signed overflow undefined); index arithmetic whose bounds
 	// fit in 32 bits cannot overflow and stays plain.
 	wraps := !isF && !src.IsUnsigned() && src != dtype.Bool && !(u.DType.Count() == 1 && cudaNoOverflow(u))
+	// conv converts an arithmetic result to the node's type (integers
+	// narrower than int are promoted); float arithmetic is float already.
+	conv := func(e string) string {
+		if isF {
+			return "(" + e + ")"
+		}
+		return "(" + ct + ")(" + e + ")"
+	}
 	switch u.Op {
 	case uop.ADD:
 		if dt == dtype.Bool {
@@ -710,7 +862,7 @@ func (r *cudaRenderer) expr(u *uop.UOp, s []string) string {
 		if wraps && src.Size() >= 4 {
 			return fmt.Sprintf("(%s)((%s)%s + (%s)%s)", ct, cudaUnsigned[ct], s[0], cudaUnsigned[ct], s[1])
 		}
-		return fmt.Sprintf("(%s)(%s + %s)", ct, s[0], s[1])
+		return conv(s[0] + " + " + s[1])
 	case uop.MUL:
 		if dt == dtype.Bool {
 			return fmt.Sprintf("(%s && %s)", s[0], s[1])
@@ -718,13 +870,13 @@ func (r *cudaRenderer) expr(u *uop.UOp, s []string) string {
 		if wraps && src.Size() >= 4 {
 			return fmt.Sprintf("(%s)((%s)%s * (%s)%s)", ct, cudaUnsigned[ct], s[0], cudaUnsigned[ct], s[1])
 		}
-		return fmt.Sprintf("(%s)(%s * %s)", ct, s[0], s[1])
+		return conv(s[0] + " * " + s[1])
 	case uop.MULACC:
 		if wraps && src.Size() >= 4 {
 			uct := cudaUnsigned[ct]
 			return fmt.Sprintf("(%s)((%s)%s * (%s)%s + (%s)%s)", ct, uct, s[0], uct, s[1], uct, s[2])
 		}
-		return fmt.Sprintf("(%s)(%s * %s + %s)", ct, s[0], s[1], s[2])
+		return conv(s[0] + " * " + s[1] + " + " + s[2])
 	case uop.NEG:
 		if dt == dtype.Bool {
 			return "!" + s[0]
@@ -732,9 +884,9 @@ func (r *cudaRenderer) expr(u *uop.UOp, s []string) string {
 		if wraps {
 			return fmt.Sprintf("(%s)(0 - (%s)%s)", ct, cudaUnsigned[ct], s[0])
 		}
-		return fmt.Sprintf("(%s)(-%s)", ct, s[0])
+		return conv("-" + s[0])
 	case uop.RECIP:
-		return fmt.Sprintf("(%s)(1 / %s)", ct, s[0])
+		return conv("1 / " + s[0])
 	case uop.SQRT, uop.EXP2, uop.LOG2, uop.SIN, uop.TRUNC:
 		if !isF {
 			return s[0] // TRUNC of an integer
@@ -785,11 +937,11 @@ func (r *cudaRenderer) expr(u *uop.UOp, s []string) string {
 			return fmt.Sprintf("(%s)((unsigned long long)%s << %s)", ct, s[0], s[1])
 		}
 		return fmt.Sprintf("(%s < 0 || %s >= 64 ? (%s)0 : (%s)((unsigned long long)%s << %s))", s[1], s[1], ct, ct, s[0], s[1])
-	case uop.SHR:
+	case uop.SHR: // shifted in 64 bits: C++ leaves shifts by the width or more undefined
 		if src.IsUnsigned() {
-			return fmt.Sprintf("(%s < 0 || %s >= 64 ? (%s)0 : (%s)(%s >> %s))", s[1], s[1], ct, ct, s[0], s[1])
+			return fmt.Sprintf("(%s < 0 || %s >= 64 ? (%s)0 : (%s)((unsigned long long)%s >> %s))", s[1], s[1], ct, ct, s[0], s[1])
 		}
-		return fmt.Sprintf("(%s)(%s >> (%s < 0 || %s >= 64 ? 63 : %s))", ct, s[0], s[1], s[1], s[1])
+		return fmt.Sprintf("(%s)((long long)%s >> (%s < 0 || %s >= 64 ? 63 : %s))", ct, s[0], s[1], s[1], s[1])
 	case uop.WHERE:
 		return fmt.Sprintf("(%s ? %s : %s)", s[0], s[1], s[2])
 	case uop.CAST:

@@ -1,6 +1,8 @@
 package uop
 
 import (
+	"cmp"
+	"fmt"
 	"math"
 	"math/bits"
 	"slices"
@@ -427,21 +429,59 @@ func canonicalSum(u *UOp) *UOp {
 			merged = append(merged, t)
 		}
 	}
-	slices.SortStableFunc(merged, func(a, b term) int {
-		switch {
-		case a.base.id < b.base.id:
-			return -1
-		case a.base.id > b.base.id:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(merged, func(a, b term) int { return structCmp(a.base, b.base) })
 	merged = append(merged, term{nil, k})
 	out := buildSum(u.DType, merged)
 	if out == u {
 		return nil
 	}
 	return out
+}
+
+// structCmp orders two nodes by their structure (op, type, argument, then
+// sources), not by when they were made: the same expression comes out in
+// the same order in every process, so rendered kernels (and the disk caches
+// keyed by their source) do not depend on which nodes happen to be alive.
+func structCmp(a, b *UOp) int {
+	if a == b {
+		return 0
+	}
+	if c := cmp.Compare(a.Op, b.Op); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.DType, b.DType); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(len(a.Src), len(b.Src)); c != 0 {
+		return c
+	}
+	if c := argCmp(a.Arg, b.Arg); c != 0 {
+		return c
+	}
+	for i := range a.Src {
+		if c := structCmp(a.Src[i], b.Src[i]); c != 0 {
+			return c
+		}
+	}
+	return cmp.Compare(a.id, b.id)
+}
+
+func argCmp(a, b any) int {
+	switch x := a.(type) {
+	case nil:
+		if b == nil {
+			return 0
+		}
+	case RangeArg:
+		if y, ok := b.(RangeArg); ok {
+			return cmp.Or(cmp.Compare(x.Axis, y.Axis), cmp.Compare(x.Size, y.Size))
+		}
+	case int64:
+		if y, ok := b.(int64); ok {
+			return cmp.Compare(x, y)
+		}
+	}
+	return strings.Compare(fmt.Sprint(a), fmt.Sprint(b))
 }
 
 // foldDivMod simplifies x//c or x%c for a positive constant c and a
