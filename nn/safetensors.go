@@ -20,6 +20,7 @@ import (
 	"unsafe"
 
 	"github.com/gograd/gograd"
+	"github.com/gograd/gograd/internal/mmap"
 )
 
 // This file reads and writes the safetensors format
@@ -122,7 +123,7 @@ func LoadSafetensors(path string) (*SafetensorsFile, error) {
 	if size > math.MaxInt {
 		return nil, fmt.Errorf("nn: LoadSafetensors: %s: file of %d bytes is too large to map", path, size)
 	}
-	raw, keep, err := mapFile(fd, int(size))
+	raw, keep, err := mmap.File(fd, int(size))
 	if err != nil {
 		return nil, fmt.Errorf("nn: LoadSafetensors: %s: %w", path, err)
 	}

@@ -1,0 +1,35 @@
+package mmap
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestOpen(t *testing.T) {
+	dir := t.TempDir()
+	for _, want := range [][]byte{{}, []byte("hello, mapped world")} {
+		path := filepath.Join(dir, "f")
+		if err := os.WriteFile(path, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, keep, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("Open = %q, want %q", got, want)
+		}
+		if len(got) > 0 {
+			got[0] = 'J' // private: the file keeps its bytes
+			if b, _ := os.ReadFile(path); !bytes.Equal(b, want) {
+				t.Errorf("a write to the mapping reached the file: %q", b)
+			}
+		}
+		_ = keep
+	}
+	if _, _, err := Open(filepath.Join(dir, "missing")); err == nil {
+		t.Error("Open of a missing file: no error")
+	}
+}
