@@ -59,6 +59,38 @@ func baseMatmul(a, b []float32, n, k, m int) []float32 {
 	return out
 }
 
+// baseMatvec returns W @ x for W of (n, k), row-major: a dot product per
+// row of W.
+func baseMatvec(w, x []float32, n, k int) []float32 {
+	out := make([]float32, n)
+	parallelFor(n, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			var sum float32
+			for j, v := range w[i*k : (i+1)*k] {
+				sum += v * x[j]
+			}
+			out[i] = sum
+		}
+	})
+	return out
+}
+
+// baseMatvecQ8 returns (W * s) @ x for int8 W of (n, k) and a scale per
+// row: each row's dot product with x, times the row's scale.
+func baseMatvecQ8(w []int8, s, x []float32, n, k int) []float32 {
+	out := make([]float32, n)
+	parallelFor(n, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			var sum float32
+			for j, v := range w[i*k : (i+1)*k] {
+				sum += float32(v) * x[j]
+			}
+			out[i] = sum * s[i]
+		}
+	})
+	return out
+}
+
 // baseSoftmax returns the softmax of each row of x (rows × cols): the row's
 // maximum, then exp(x - max) and its sum, then a division by the sum.
 func baseSoftmax(x []float32, rows, cols int) []float32 {
@@ -116,6 +148,33 @@ func baseConv2d(x, wt []float32, n, c, h, w, cout, k, pad int) []float32 {
 					}
 					o[y*ow+xo] = sum
 				}
+			}
+		}
+	})
+	return out
+}
+
+// baseLayerNorm returns each row of x (rows × cols) centred, divided by the
+// square root of its biased variance plus eps, times w plus b. The row's
+// sums are in float64.
+func baseLayerNorm(x, w, b []float32, rows, cols int, eps float64) []float32 {
+	out := make([]float32, rows*cols)
+	parallelFor(rows, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			in, o := x[r*cols:(r+1)*cols], out[r*cols:(r+1)*cols]
+			var sum float64
+			for _, v := range in {
+				sum += float64(v)
+			}
+			mean := sum / float64(cols)
+			var sq float64
+			for _, v := range in {
+				d := float64(v) - mean
+				sq += d * d
+			}
+			rstd := 1 / math.Sqrt(sq/float64(cols)+eps)
+			for i, v := range in {
+				o[i] = float32((float64(v)-mean)*rstd)*w[i] + b[i]
 			}
 		}
 	})

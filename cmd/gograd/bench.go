@@ -1,191 +1,162 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gograd/gograd"
 	"github.com/gograd/gograd/device"
+	"github.com/gograd/gograd/jit"
 )
 
-// gograd bench: for each workload, gograd's lazy expression over realized
-// inputs is built and realized once (compiling its kernels) and its values
-// checked against the plain-Go baseline of baseline.go; then gograd and the
-// baseline are timed --runs times each, alternately. The table gives the
-// medians, rates computed from the shapes and the speed ratio.
+// gograd bench: for each row, gograd's expression over realized inputs is
+// run once (compiling its kernels) and its values checked against the
+// plain-Go baseline of baseline.go. Then, in --runs rounds, gograd, the
+// copy yardstick (memory-bound rows), the baseline and the numpy/PyTorch
+// workers each time one batch of calls, so that all of them see the same
+// machine as other work comes and goes. The table gives the medians, rates
+// computed from the shapes and the ratios.
 
-// workload is one row of gograd bench.
-type workload struct {
-	name    string
-	shape   string
-	flops   int64   // from the shapes: the arithmetic of the math itself
-	bytes   int64   // from the shapes: every input read once, the output written once
-	rate    string  // "GFLOP/s" or "GB/s": the baseline's rate column
-	tol     float64 // largest accepted |gograd - baseline| / max |baseline|
-	prepare func(dev string, r *rand.Rand) *instance
-}
+// Timing policy. A timed batch repeats the call until it lasts about
+// batchTarget, so fast rows are not measured at the timer's grain; a side
+// whose single call is slower than slowCall gets fewer rounds, at most
+// sideBudget of them in all (the plain-Go matmul 2048 takes ten seconds);
+// settle is a pause after a peer's batch, so that its idle threads (an
+// OpenBLAS pool spins for a while after each call) are asleep before
+// gograd's next batch.
+const (
+	batchTarget = 20 * time.Millisecond
+	slowCall    = time.Second
+	sideBudget  = 5 * time.Second
+	settle      = 120 * time.Millisecond // OpenBLAS: 2^28 cycles of sched_yield before its threads sleep
+)
 
-// instance is a workload with its inputs made: gograd builds the lazy
-// expression over the realized inputs, baseline computes the same values
-// with plain Go.
-type instance struct {
-	gograd   func() *gograd.Tensor
-	baseline func() []float32
-}
-
-// randSlice returns n uniform values in [-1, 1).
-func randSlice(r *rand.Rand, n int) []float32 {
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = 2*r.Float32() - 1
-	}
-	return out
-}
-
-func shapeString(dims ...int) string {
-	parts := make([]string, len(dims))
-	for i, d := range dims {
-		parts[i] = fmt.Sprint(d)
-	}
-	return strings.Join(parts, "x")
-}
-
-// fmaWork is a*b+c on n floats: one fused kernel.
-func fmaWork(n int) workload {
-	return workload{
-		name: "fma", shape: fmt.Sprintf("a*b+c, %d", n),
-		flops: 2 * int64(n), bytes: 16 * int64(n), rate: "GB/s", tol: 1e-6,
-		prepare: func(dev string, r *rand.Rand) *instance {
-			a, b, c := randSlice(r, n), randSlice(r, n), randSlice(r, n)
-			ta, tb, tc := gograd.FromSliceOn(dev, a), gograd.FromSliceOn(dev, b), gograd.FromSliceOn(dev, c)
-			return &instance{
-				gograd:   func() *gograd.Tensor { return ta.Mul(tb).Add(tc) },
-				baseline: func() []float32 { return baseFMA(a, b, c) },
-			}
-		},
-	}
-}
-
-// matmulWork is the product of two n×n matrices.
-func matmulWork(n int) workload {
-	return workload{
-		name: "matmul", shape: shapeString(n, n, n),
-		flops: 2 * int64(n) * int64(n) * int64(n), bytes: 12 * int64(n) * int64(n), rate: "GFLOP/s", tol: 1e-5,
-		prepare: func(dev string, r *rand.Rand) *instance {
-			a, b := randSlice(r, n*n), randSlice(r, n*n)
-			ta, tb := gograd.FromSliceOn(dev, a, n, n), gograd.FromSliceOn(dev, b, n, n)
-			return &instance{
-				gograd:   func() *gograd.Tensor { return ta.Matmul(tb) },
-				baseline: func() []float32 { return baseMatmul(a, b, n, n, n) },
-			}
-		},
-	}
-}
-
-// softmaxWork is the softmax of each row of a rows×cols matrix. Its FLOPs
-// count five per element: max, subtract, exp, add, divide.
-func softmaxWork(rows, cols int) workload {
-	n := int64(rows) * int64(cols)
-	return workload{
-		name: "softmax", shape: shapeString(rows, cols) + ", axis -1",
-		flops: 5 * n, bytes: 8 * n, rate: "GB/s", tol: 1e-5,
-		prepare: func(dev string, r *rand.Rand) *instance {
-			x := randSlice(r, rows*cols)
-			for i := range x {
-				x[i] *= 4 // a wider spread than [-1, 1) so exp varies
-			}
-			tx := gograd.FromSliceOn(dev, x, rows, cols)
-			return &instance{
-				gograd:   func() *gograd.Tensor { return tx.Softmax(-1) },
-				baseline: func() []float32 { return baseSoftmax(x, rows, cols) },
-			}
-		},
-	}
-}
-
-// defaultWorkloads are the rows of gograd bench; small makes each about
-// 1/64 of the work, for a quick check.
-func defaultWorkloads(small bool) []workload {
-	if small {
-		return []workload{fmaWork(1 << 18), matmulWork(256), softmaxWork(512, 512), conv2dWork(2, 32, 28, 28, 32, 3)}
-	}
-	return []workload{fmaWork(16 << 20), matmulWork(1024), softmaxWork(4096, 4096), conv2dWork(32, 64, 56, 56, 64, 3)}
-}
-
-// row is one measured workload, as printed and as --json writes it.
+// row is one measured workload, as printed and as --json writes it. Times
+// are medians of seconds per call.
 type row struct {
 	Name          string  `json:"name"`
+	ID            string  `json:"id"`
 	Shape         string  `json:"shape"`
+	Mode          string  `json:"mode"` // "jit": replay of the captured kernels; "realize": build and realize each call
 	Runs          int     `json:"runs"`
-	Kernels       int64   `json:"kernels"`        // gograd kernels per run (gograd.Stats)
+	Inner         int     `json:"inner"`          // calls per timed batch
+	Kernels       int64   `json:"kernels"`        // gograd kernels per call (gograd.Stats)
 	FLOPs         int64   `json:"flops"`          // from the shapes
 	Bytes         int64   `json:"bytes"`          // from the shapes
-	CountedFLOPs  int64   `json:"counted_flops"`  // gograd.Stats: ALU ops of the kernels
-	CountedBytes  int64   `json:"counted_bytes"`  // gograd.Stats: buffers the kernels read and wrote
-	Seconds       float64 `json:"seconds"`        // gograd median
+	CountedFLOPs  int64   `json:"counted_flops"`  // gograd.Stats per call: ALU ops of the kernels
+	CountedBytes  int64   `json:"counted_bytes"`  // gograd.Stats per call: buffers the kernels read and wrote
+	Seconds       float64 `json:"seconds"`        // gograd
 	GFLOPS        float64 `json:"gflops"`         // FLOPs / Seconds
 	GBS           float64 `json:"gbs"`            // Bytes / Seconds
-	KernelSeconds float64 `json:"kernel_seconds"` // gograd.Stats time in kernels, in the median run
-	BaseSeconds   float64 `json:"baseline_seconds"`
-	BaseGFLOPS    float64 `json:"baseline_gflops"`
-	BaseGBS       float64 `json:"baseline_gbs"`
-	Ratio         float64 `json:"ratio"`       // baseline time / gograd time: >1 means gograd is faster
-	MaxErr        float64 `json:"max_rel_err"` // max |gograd - baseline| / max |baseline|
-	OK            bool    `json:"ok"`          // MaxErr within the workload's tolerance
-	rate          string
+	KernelSeconds float64 `json:"kernel_seconds"` // gograd.Stats time in kernels per call
+	MemoryBound   bool    `json:"memory_bound"`
+
+	Copy *copyFigures `json:"copy,omitempty"` // the bandwidth yardstick, memory-bound rows only
+
+	BaseRuns    int     `json:"baseline_runs"`
+	BaseSeconds float64 `json:"baseline_seconds"`
+	BaseGFLOPS  float64 `json:"baseline_gflops"`
+	BaseGBS     float64 `json:"baseline_gbs"`
+	Ratio       float64 `json:"ratio"` // baseline time / gograd time: >1 means gograd is faster
+
+	Peers       map[string]*peerResult `json:"peers,omitempty"` // by library: numpy, torch
+	BestPeer    string                 `json:"best_peer,omitempty"`
+	PeerSeconds float64                `json:"peer_seconds,omitempty"` // the faster peer's time
+	PeerRatio   float64                `json:"peer_ratio,omitempty"`   // PeerSeconds / Seconds: >1 means gograd is faster
+
+	MaxErr   float64  `json:"max_rel_err"` // max |gograd - baseline| / max |baseline|
+	OK       bool     `json:"ok"`          // MaxErr within the workload's tolerance
+	Warnings []string `json:"warnings,omitempty"`
+	rate     string
 }
 
-// machine describes where the bench ran.
-type machine struct {
-	CPU     string `json:"cpu"`
-	Cores   int    `json:"cores"`   // GOMAXPROCS during the run
-	NumCPU  int    `json:"num_cpu"` // logical CPUs of the machine
-	Device  string `json:"device"`
-	Go      string `json:"go"`
-	OS      string `json:"os"`
-	Date    string `json:"date"`
-	Version string `json:"gograd"`
+// copyFigures is the yardstick of one memory-bound row.
+type copyFigures struct {
+	Bytes         int64   `json:"bytes"` // moved per copy, read plus written: the row's bytes
+	GoSeconds     float64 `json:"go_seconds"`
+	GoGBS         float64 `json:"go_gbs"`
+	GogradSeconds float64 `json:"gograd_seconds,omitempty"`
+	GogradGBS     float64 `json:"gograd_gbs,omitempty"`
+	Yardstick     string  `json:"yardstick"`                 // the copy PctOfCopy divides by: "go" on host devices, else "gograd"
+	PctOfCopy     float64 `json:"pct_of_copy"`               // the row's GB/s over the yardstick copy's, in %
+	GogradPct     float64 `json:"gograd_copy_pct,omitempty"` // gograd's copy kernel over the Go copy, in %
 }
 
-// cpuModel reads the CPU's name from /proc/cpuinfo.
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
+// peerResult is one peer library's figures for a row.
+type peerResult struct {
+	Status  string  `json:"status"`         // "ok", "skipped" or "error"
+	Note    string  `json:"note,omitempty"` // what it runs (out= or a fresh output), or why not
+	Runs    int     `json:"runs,omitempty"`
+	Inner   int     `json:"inner,omitempty"`
+	Seconds float64 `json:"seconds,omitempty"`
+	GFLOPS  float64 `json:"gflops,omitempty"`
+	GBS     float64 `json:"gbs,omitempty"`
+	Ratio   float64 `json:"ratio,omitempty"` // peer time / gograd time: >1 means gograd is faster
+}
+
+// report is what --json prints.
+type report struct {
+	Machine machine `json:"machine"`
+	Rows    []row   `json:"rows"`
+}
+
+// autoBool is a boolean flag that may be left unset ("auto").
+type autoBool struct{ set, val bool }
+
+func (b *autoBool) String() string {
+	if b == nil || !b.set {
+		return "auto"
+	}
+	return strconv.FormatBool(b.val)
+}
+
+func (b *autoBool) Set(s string) error {
+	if s == "auto" {
+		b.set = false
+		return nil
+	}
+	v, err := strconv.ParseBool(s)
 	if err != nil {
-		return runtime.GOARCH
+		return errors.New("want true, false or auto")
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		switch strings.TrimSpace(k) {
-		case "model name", "Model", "cpu model", "uarch":
-			return strings.TrimSpace(v)
-		}
+	b.set, b.val = true, v
+	return nil
+}
+
+func (b *autoBool) IsBoolFlag() bool { return true }
+
+// or returns the flag's value, or def when it was left unset.
+func (b *autoBool) or(def bool) bool {
+	if b.set {
+		return b.val
 	}
-	return runtime.GOARCH
+	return def
 }
 
 func runBench(c *cli, args []string) error {
 	fs := c.newFlags("bench", "[flags]")
-	dev := fs.String("device", "", "device to run on, like GO or GO:1 (default: DEV, else the best available)")
+	dev := fs.String("device", "", "device to run on, like CPU, GO or GO:1 (default: DEV, else the best available)")
 	asJSON := fs.Bool("json", false, "print the machine and the rows as JSON instead of a table")
-	runs := fs.Int("runs", 3, "timed runs per workload; the median is reported")
-	only := fs.String("only", "", "comma-separated workloads to run (`names` from: fma,matmul,softmax,conv2d)")
-	threads := fs.Int("threads", 0, "GOMAXPROCS for gograd and the baselines (default: all cores)")
-	small := fs.Bool("small", false, "run each workload at about 1/64 of its size, for a quick check")
+	runs := fs.Int("runs", 5, "timed rounds per row; the median is reported")
+	suite := fs.String("suite", "all", "rows to run: core (the first four rows), cpu (the issue \"Fast on the CPU\") or all")
+	only := fs.String("only", "", "comma-separated rows to run, by family (fma, matmul, matvec, matvec_q8, softmax, layernorm, conv2d) or id (matmul_1024, matvec_4096x4096)")
+	threads := fs.Int("threads", 0, "GOMAXPROCS for gograd and the baselines, and the peers' thread count (default: all cores)")
+	small := fs.Bool("small", false, "run each row at about 1/64 of its work, for a quick check")
+	var useJIT autoBool
+	fs.Var(&useJIT, "jit", "time replays of the captured kernels (jit.New) instead of building and realizing each call (default: on, off for --suite core)")
+	peersFlag := fs.String("peers", "auto", "peer libraries run by python3 in the same run: auto (numpy and torch when they import), none, or a comma-separated list")
+	python := fs.String("python", "", "python interpreter for the peers (default: /usr/bin/python3, else python3 on PATH)")
+	var peerEnv stringList
+	fs.Var(&peerEnv, "peer-env", "`KEY=VALUE` added to the peers' environment (repeatable), like LD_LIBRARY_PATH=... for another BLAS")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -197,23 +168,24 @@ func runBench(c *cli, args []string) error {
 		fmt.Fprintf(c.stderr, "gograd bench: --runs must be positive and --threads not negative\n")
 		return errUsage
 	}
-
-	work := defaultWorkloads(*small)
-	if *only != "" {
-		var sel []workload
-		for name := range strings.SplitSeq(*only, ",") {
-			name = strings.TrimSpace(name)
-			i := slices.IndexFunc(work, func(w workload) bool { return w.name == name })
-			if i < 0 {
-				var names []string
-				for _, w := range work {
-					names = append(names, w.name)
-				}
-				return fmt.Errorf("unknown workload %q (known: %s)", name, strings.Join(names, ", "))
-			}
-			sel = append(sel, work[i])
+	libs, err := peerList(*peersFlag)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "gograd bench: --peers: %v\n", err)
+		return errUsage
+	}
+	for _, kv := range peerEnv {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			fmt.Fprintf(c.stderr, "gograd bench: --peer-env %q is not KEY=VALUE\n", kv)
+			return errUsage
 		}
-		work = sel
+	}
+	work, err := suiteWorkloads(*suite, *small)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "gograd bench: --suite: %v\n", err)
+		return errUsage
+	}
+	if work, err = selectRows(work, *only); err != nil {
+		return err
 	}
 
 	if *dev == "" {
@@ -223,28 +195,41 @@ func runBench(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	devName := d.Name
 	if *threads > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(*threads))
 	} else {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(runtime.NumCPU()))
 	}
-	m := machine{
-		CPU: cpuModel(), Cores: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(), Device: devName,
-		Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH,
-		Date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), Version: version(),
+	b := &bench{log: c.stderr, dev: d.Name, runs: *runs, jit: useJIT.or(*suite != "core")}
+	candidates := pythonCandidates
+	if *python != "" {
+		candidates = []string{*python}
 	}
-	fmt.Fprintf(c.stderr, "gograd bench: %s, %d cores, device %s\n", m.CPU, m.Cores, m.Device)
+	var infos []peerInfo
+	if len(libs) > 0 {
+		fmt.Fprintf(c.stderr, "gograd bench: starting peers %s\n", strings.Join(libs, ", "))
+		b.peers, infos = startPeers(candidates, libs, runtime.GOMAXPROCS(0), peerEnv)
+		defer func() {
+			for _, p := range b.peers {
+				p.close()
+			}
+		}()
+		for _, in := range infos {
+			fmt.Fprintf(c.stderr, "gograd bench: peer %s\n", in.describe())
+		}
+	}
+	m := newMachine(d.Name, infos)
+	fmt.Fprintf(c.stderr, "gograd bench: %s, %d threads, device %s, %s\n", m.CPU, m.Threads, m.Device, b.mode())
 
 	var rows []row
 	var bad []string
 	for _, w := range work {
-		r, err := measure(c.stderr, devName, w, *runs)
+		r, err := b.measure(w)
 		if err != nil {
-			return fmt.Errorf("%s: %w", w.name, err)
+			return fmt.Errorf("%s: %w", w.id, err)
 		}
 		if !r.OK {
-			bad = append(bad, fmt.Sprintf("%s (max rel err %.2g > %.2g)", w.name, r.MaxErr, w.tol))
+			bad = append(bad, fmt.Sprintf("%s (max rel err %.2g > %.2g)", w.id, r.MaxErr, w.tol))
 		}
 		rows = append(rows, r)
 	}
@@ -252,10 +237,7 @@ func runBench(c *cli, args []string) error {
 	if *asJSON {
 		enc := json.NewEncoder(c.stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(struct {
-			Machine machine `json:"machine"`
-			Rows    []row   `json:"rows"`
-		}{m, rows}); err != nil {
+		if err := enc.Encode(report{m, rows}); err != nil {
 			return err
 		}
 	} else {
@@ -267,68 +249,323 @@ func runBench(c *cli, args []string) error {
 	return nil
 }
 
-// measure runs one workload: a warm-up that compiles gograd's kernels and
-// compares its values with the baseline's, then n timed runs of each, and
-// fills a row with the medians.
-func measure(log io.Writer, dev string, w workload, n int) (row, error) {
-	r := row{Name: w.name, Shape: w.shape, Runs: n, FLOPs: w.flops, Bytes: w.bytes, rate: w.rate}
-	fmt.Fprintf(log, "%s %s: preparing inputs\n", w.name, w.shape)
-	inst := w.prepare(dev, rand.New(rand.NewPCG(1, 2)))
+// stringList is a repeatable string flag.
+type stringList []string
 
+func (s *stringList) String() string     { return strings.Join(*s, " ") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// peerList parses --peers.
+func peerList(s string) ([]string, error) {
+	switch s {
+	case "auto", "all":
+		return peerLibs, nil
+	case "none", "":
+		return nil, nil
+	}
+	var libs []string
+	for lib := range strings.SplitSeq(s, ",") {
+		lib = strings.TrimSpace(lib)
+		if !slices.Contains(peerLibs, lib) {
+			return nil, fmt.Errorf("unknown peer %q (known: %s, or auto, none)", lib, strings.Join(peerLibs, ", "))
+		}
+		if !slices.Contains(libs, lib) {
+			libs = append(libs, lib)
+		}
+	}
+	return libs, nil
+}
+
+// selectRows keeps the rows --only names, by family or id, in suite order.
+func selectRows(work []workload, only string) ([]workload, error) {
+	if only == "" {
+		return work, nil
+	}
+	keep := map[string]bool{}
+	for name := range strings.SplitSeq(only, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.ContainsFunc(work, func(w workload) bool { return w.name == name || w.id == name || w.alias == name }) {
+			var names []string
+			for _, w := range work {
+				if !slices.Contains(names, w.name) {
+					names = append(names, w.name)
+				}
+				if w.id != w.name {
+					names = append(names, w.id)
+				}
+				if w.alias != "" {
+					names = append(names, w.alias)
+				}
+			}
+			return nil, fmt.Errorf("unknown workload %q (known: %s)", name, strings.Join(names, ", "))
+		}
+		keep[name] = true
+	}
+	var sel []workload
+	for _, w := range work {
+		if keep[w.name] || keep[w.id] || (w.alias != "" && keep[w.alias]) {
+			sel = append(sel, w)
+		}
+	}
+	return sel, nil
+}
+
+// bench holds what every row is measured with.
+type bench struct {
+	log   io.Writer
+	dev   string
+	runs  int
+	jit   bool
+	peers []*peer
+}
+
+func (b *bench) mode() string {
+	if b.jit {
+		return "jit"
+	}
+	return "realize"
+}
+
+// hostDevice reports whether dev computes in host memory (CPU, GO), where
+// a Go copy is the bandwidth yardstick.
+func hostDevice(dev string) bool {
+	kind, _, _ := strings.Cut(dev, ":")
+	return kind == "CPU" || kind == "GO"
+}
+
+// batchSize is how many calls of one lasting t make a batch of about
+// batchTarget.
+func batchSize(t time.Duration) int {
+	if t <= 0 {
+		return 1000
+	}
+	return max(1, min(1000, int(math.Ceil(float64(batchTarget)/float64(t)))))
+}
+
+// sideRuns is how many timed rounds a side whose call lasts t gets.
+func sideRuns(t time.Duration, runs int) int {
+	if t < slowCall {
+		return runs
+	}
+	return max(1, min(runs, int(sideBudget/t)))
+}
+
+// timeBatch calls f inner times and returns the seconds per call.
+func timeBatch(f func(), inner int) float64 {
+	t0 := time.Now()
+	for range inner {
+		f()
+	}
+	return time.Since(t0).Seconds() / float64(inner)
+}
+
+// measure runs one row: a warm-up that compiles gograd's kernels and checks
+// its values against the baseline's, then the timed rounds.
+func (b *bench) measure(w workload) (row, error) {
+	r := row{Name: w.name, ID: w.id, Shape: w.shape, Mode: b.mode(), Runs: b.runs, FLOPs: w.flops, Bytes: w.bytes,
+		MemoryBound: w.memBound, rate: w.rate}
+	fmt.Fprintf(b.log, "%s %s: preparing inputs\n", w.id, w.shape)
+	inst := w.prepare(b.dev, rand.New(rand.NewPCG(1, 2)))
+
+	// gograd: the first call compiles; with jit the second captures.
 	start := time.Now()
-	got := inst.gograd().Float32s()
+	var call func()
+	var got []float32
+	if b.jit {
+		j := jit.New(func(in ...*gograd.Tensor) []*gograd.Tensor { return []*gograd.Tensor{inst.fn(in...)} })
+		got = j.Call(inst.inputs...)[0].Float32s()
+		j.Call(inst.inputs...)
+		call = func() { j.Call(inst.inputs...) }
+	} else {
+		got = inst.expr().Float32s()
+		call = func() { inst.expr().Realize() }
+	}
 	warm := time.Since(start)
-	want := inst.baseline() // also the baseline's warm-up
+	t0 := time.Now()
+	call()
+	inner := batchSize(time.Since(t0))
+	r.Inner = inner
+
+	// The baseline: its first call checks the values; a slow one is also
+	// its first timed run.
+	t0 = time.Now()
+	want := inst.baseline()
+	baseFirst := time.Since(t0)
 	r.MaxErr = maxRelErr(got, want)
 	r.OK = r.MaxErr <= w.tol
-	fmt.Fprintf(log, "%s: warm-up %s (compile + run + read back), max rel err %.2g\n", w.name, fmtDur(warm.Seconds()), r.MaxErr)
+	got, want = nil, nil
+	var base []float64
+	baseRuns, baseInner := sideRuns(baseFirst, b.runs), batchSize(baseFirst)
+	if baseFirst >= slowCall {
+		base = append(base, baseFirst.Seconds())
+		baseRuns--
+	}
+	fmt.Fprintf(b.log, "%s: warm-up %s (compile + run + read back), max rel err %.2g; baseline %s\n", w.id, fmtDur(warm.Seconds()), r.MaxErr, fmtDur(baseFirst.Seconds()))
 
-	// The timed runs alternate gograd and baseline, so that both see the
-	// same machine when other work comes and goes.
+	// The yardstick.
+	var cp *copier
+	var goCopy, ggCopy []float64
+	var cpInner, ggInner int
+	if w.memBound {
+		cp = newCopier(b.dev, w.bytes)
+		t0 = time.Now()
+		cp.goCopy()
+		cpInner = batchSize(time.Since(t0))
+		t0 = time.Now()
+		cp.gogradCopy()
+		ggInner = batchSize(time.Since(t0))
+	}
+
+	// The peers.
+	type peerRun struct {
+		p     *peer
+		res   *peerResult
+		runs  int
+		times []float64
+	}
+	var prs []*peerRun
+	if len(b.peers) > 0 {
+		r.Peers = map[string]*peerResult{}
+	}
+	for _, p := range b.peers {
+		pr := &peerRun{p: p, res: &peerResult{}}
+		r.Peers[p.info.Lib] = pr.res
+		s, err := p.setup(w.id, w.peer, batchTarget.Seconds())
+		switch {
+		case err != nil:
+			pr.res.Status, pr.res.Note = "error", err.Error()
+			fmt.Fprintf(b.log, "%s: peer %s: %v\n", w.id, p.info.Lib, err)
+		case s.Skip != "":
+			pr.res.Status, pr.res.Note = "skipped", s.Skip
+		default:
+			pr.res.Status, pr.res.Note, pr.res.Inner = "ok", s.Note, s.Inner
+			pr.runs = sideRuns(time.Duration(s.Warm*float64(s.Inner)*float64(time.Second)), b.runs)
+			prs = append(prs, pr)
+		}
+	}
+
+	// The rounds.
 	type run struct {
-		t     time.Duration
+		t     float64
 		stats device.Stats
 	}
-	runs := make([]run, n)
-	base := make([]float64, n)
+	runs := make([]run, b.runs)
 	for i := range runs {
-		// Collect the previous results first, so no GC runs in the timing.
-		runtime.GC()
+		runtime.GC() // collect the previous results first, so no GC runs in the timing
 		gograd.ResetStats()
-		t0 := time.Now()
-		inst.gograd().Realize()
-		runs[i].t = time.Since(t0)
-		runs[i].stats = gograd.Stats(dev)
+		runs[i].t = timeBatch(call, inner)
+		runs[i].stats = gograd.Stats(b.dev)
 		if runs[i].stats.Kernels == 0 {
 			return r, fmt.Errorf("run %d ran no kernel: the result was not recomputed", i+1)
 		}
-		runtime.GC()
-		t0 = time.Now()
-		inst.baseline()
-		base[i] = time.Since(t0).Seconds()
-		fmt.Fprintf(log, "%s: run %d/%d: gograd %s (%d kernels), baseline %s\n", w.name, i+1, n,
-			fmtDur(runs[i].t.Seconds()), runs[i].stats.Kernels, fmtDur(base[i]))
+		line := fmt.Sprintf("%s: run %d/%d: gograd %s (%d kernels)", w.id, i+1, b.runs, fmtDur(runs[i].t), runs[i].stats.Kernels/int64(inner))
+		if cp != nil {
+			goCopy = append(goCopy, timeBatch(cp.goCopy, cpInner))
+			ggCopy = append(ggCopy, timeBatch(cp.gogradCopy, ggInner))
+			line += fmt.Sprintf(", copy %s, gograd copy %s", fmtDur(goCopy[i]), fmtDur(ggCopy[i]))
+		}
+		if i < baseRuns {
+			runtime.GC()
+			base = append(base, timeBatch(func() { inst.baseline() }, baseInner))
+			line += ", baseline " + fmtDur(base[len(base)-1])
+		}
+		for _, pr := range prs {
+			if i >= pr.runs || pr.res.Status != "ok" {
+				continue
+			}
+			ts, err := pr.p.time(w.id, 1)
+			if err != nil {
+				pr.res.Status, pr.res.Note = "error", err.Error()
+				fmt.Fprintf(b.log, "%s: peer %s: %v\n", w.id, pr.p.info.Lib, err)
+				continue
+			}
+			pr.times = append(pr.times, ts...)
+			line += fmt.Sprintf(", %s %s", pr.p.info.Lib, fmtDur(ts[0]))
+			time.Sleep(settle)
+		}
+		fmt.Fprintln(b.log, line)
 	}
-	slices.SortFunc(runs, func(a, b run) int { return int(a.t - b.t) })
-	slices.Sort(base)
-	med := runs[(n-1)/2] // the lower median for even n, a run that happened
-	r.Seconds = median(func(i int) float64 { return runs[i].t.Seconds() }, n)
-	r.BaseSeconds = median(func(i int) float64 { return base[i] }, n)
-	r.Kernels = med.stats.Kernels
-	r.CountedFLOPs = med.stats.FLOPs
-	r.CountedBytes = med.stats.Bytes
-	r.KernelSeconds = med.stats.Time.Seconds()
+	for _, p := range b.peers {
+		if p.ok() {
+			if err := p.free(w.id); err != nil {
+				fmt.Fprintf(b.log, "%s: peer %s: %v\n", w.id, p.info.Lib, err)
+			}
+		}
+	}
 
+	// The figures.
+	slices.SortFunc(runs, func(a, b run) int { return int(math.Copysign(1, a.t-b.t)) })
+	med := runs[(len(runs)-1)/2] // the lower median for even n, a run that happened
+	r.Seconds = medianOf(func(i int) float64 { return runs[i].t }, len(runs))
+	n := int64(inner)
+	r.Kernels = med.stats.Kernels / n
+	r.CountedFLOPs = med.stats.FLOPs / n
+	r.CountedBytes = med.stats.Bytes / n
+	r.KernelSeconds = med.stats.Time.Seconds() / float64(n)
 	r.GFLOPS = float64(w.flops) / r.Seconds / 1e9
 	r.GBS = float64(w.bytes) / r.Seconds / 1e9
+
+	r.BaseRuns = len(base)
+	r.BaseSeconds = median(base)
 	r.BaseGFLOPS = float64(w.flops) / r.BaseSeconds / 1e9
 	r.BaseGBS = float64(w.bytes) / r.BaseSeconds / 1e9
 	r.Ratio = r.BaseSeconds / r.Seconds
+
+	if cp != nil {
+		f := &copyFigures{Bytes: cp.bytes, GoSeconds: median(goCopy), GogradSeconds: median(ggCopy)}
+		f.GoGBS = float64(cp.bytes) / f.GoSeconds / 1e9
+		f.GogradGBS = float64(cp.bytes) / f.GogradSeconds / 1e9
+		f.GogradPct = 100 * f.GogradGBS / f.GoGBS
+		f.Yardstick = "go"
+		f.PctOfCopy = 100 * r.GBS / f.GoGBS
+		if !hostDevice(b.dev) { // the Go copy measures host memory, not the device's
+			f.Yardstick = "gograd"
+			f.PctOfCopy = 100 * r.GBS / f.GogradGBS
+		}
+		r.Copy = f
+	}
+
+	for _, pr := range prs {
+		if pr.res.Status != "ok" || len(pr.times) == 0 {
+			continue // failed: its note says why
+		}
+		res := pr.res
+		res.Runs = len(pr.times)
+		res.Seconds = median(pr.times)
+		res.GFLOPS = float64(w.flops) / res.Seconds / 1e9
+		res.GBS = float64(w.bytes) / res.Seconds / 1e9
+		res.Ratio = res.Seconds / r.Seconds
+		if r.BestPeer == "" || res.Seconds < r.PeerSeconds {
+			r.BestPeer, r.PeerSeconds = pr.p.info.Lib, res.Seconds
+		}
+	}
+	if r.BestPeer != "" {
+		r.PeerRatio = r.PeerSeconds / r.Seconds
+	}
+
+	if w.wantKernels > 0 && r.Kernels > w.wantKernels {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("ran %d kernels per call, want %d: not fused", r.Kernels, w.wantKernels))
+	}
+	if w.maxCountedBytes > 0 && r.CountedBytes > w.maxCountedBytes {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("kernels moved %d bytes per call, over %d: an intermediate (the dequantized weights?) was materialized", r.CountedBytes, w.maxCountedBytes))
+	}
+	for _, warn := range r.Warnings {
+		fmt.Fprintf(b.log, "%s: warning: %s\n", w.id, warn)
+	}
 	return r, nil
 }
 
-// median returns the median of n sorted values read through at.
-func median(at func(int) float64, n int) float64 {
+// median returns the median of xs (sorting it), 0 for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	slices.Sort(xs)
+	return medianOf(func(i int) float64 { return xs[i] }, len(xs))
+}
+
+// medianOf returns the median of n sorted values read through at.
+func medianOf(at func(int) float64, n int) float64 {
 	if n%2 == 1 {
 		return at(n / 2)
 	}
@@ -354,79 +591,4 @@ func maxRelErr(got, want []float32) float64 {
 		return diff
 	}
 	return diff / scale
-}
-
-// fmtDur prints seconds with three significant digits in s, ms or µs.
-func fmtDur(s float64) string {
-	switch {
-	case s >= 1:
-		return fmt.Sprintf("%.3gs", s)
-	case s >= 1e-3:
-		return fmt.Sprintf("%.3gms", s*1e3)
-	}
-	return fmt.Sprintf("%.3gµs", s*1e6)
-}
-
-func fmtRate(v float64) string {
-	switch {
-	case v >= 100:
-		return fmt.Sprintf("%.0f", v)
-	case v >= 10:
-		return fmt.Sprintf("%.1f", v)
-	}
-	return fmt.Sprintf("%.2f", v)
-}
-
-// printTable writes the machine line, the rows and how to read them.
-func printTable(w io.Writer, m machine, rows []row) {
-	fmt.Fprintf(w, "gograd bench, %s\n", m.Date)
-	fmt.Fprintf(w, "machine: %s, %d cores used (of %d), device %s, %s %s, gograd %s\n\n", m.CPU, m.Cores, m.NumCPU, m.Device, m.Go, m.OS, m.Version)
-	cells := [][]string{{"name", "shape", "runs", "kernels", "gograd", "GFLOP/s", "GB/s", "baseline", "baseline rate", "ratio", "check"}}
-	for _, r := range rows {
-		baseRate := fmtRate(r.BaseGBS) + " GB/s"
-		if r.rate == "GFLOP/s" {
-			baseRate = fmtRate(r.BaseGFLOPS) + " GFLOP/s"
-		}
-		check := "ok"
-		if !r.OK {
-			check = fmt.Sprintf("FAIL %.2g", r.MaxErr)
-		}
-		cells = append(cells, []string{r.Name, r.Shape, fmt.Sprint(r.Runs), fmt.Sprint(r.Kernels),
-			fmtDur(r.Seconds), fmtRate(r.GFLOPS), fmtRate(r.GBS), fmtDur(r.BaseSeconds), baseRate,
-			fmt.Sprintf("%.2fx", r.Ratio), check})
-	}
-	writeAligned(w, cells, 2)
-	fmt.Fprintf(w, "\ngograd and baseline are median wall times of building the expression and realizing it\n"+
-		"and of the plain-Go loop, both getting their output memory. GFLOP/s and GB/s come from the shapes\n"+
-		"(the math's FLOPs; each input read once and the output written once), the same for both;\n"+
-		"kernels is gograd.Stats per run. ratio = baseline time / gograd time: >1 means gograd is faster.\n")
-}
-
-// writeAligned prints a table with the first left columns aligned left and
-// the others right, two spaces apart.
-func writeAligned(w io.Writer, cells [][]string, left int) {
-	var width []int
-	for _, line := range cells {
-		for i, c := range line {
-			if i == len(width) {
-				width = append(width, 0)
-			}
-			width[i] = max(width[i], utf8.RuneCountInString(c))
-		}
-	}
-	for _, line := range cells {
-		var b strings.Builder
-		for i, c := range line {
-			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c))
-			if i > 0 {
-				b.WriteString("  ")
-			}
-			if i < left {
-				b.WriteString(c + pad)
-			} else {
-				b.WriteString(pad + c)
-			}
-		}
-		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
-	}
 }

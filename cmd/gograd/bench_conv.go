@@ -16,14 +16,16 @@ func conv2dWork(n, c, h, w, cout, k int) workload {
 	wts := int64(cout) * int64(c) * int64(k) * int64(k)
 	pad := k / 2
 	return workload{
-		name: "conv2d", shape: shapeString(n, c, h, w) + " * " + shapeString(cout, c, k, k) + ", pad " + shapeString(pad),
+		name: "conv2d", id: "conv2d", shape: shapeString(n, c, h, w) + " * " + shapeString(cout, c, k, k) + ", pad " + shapeString(pad),
 		flops: 2 * out * int64(c) * int64(k) * int64(k), bytes: 4 * (in + wts + out), rate: "GFLOP/s", tol: 1e-5,
+		wantKernels: 1,
+		peer:        peerSpec{"conv2d", []int{n, c, h, w, cout, k}},
 		prepare: func(dev string, r *rand.Rand) *instance {
 			x, wt := randSlice(r, n*c*h*w), randSlice(r, cout*c*k*k)
-			tx, tw := gograd.FromSliceOn(dev, x, n, c, h, w), gograd.FromSliceOn(dev, wt, cout, c, k, k)
 			return &instance{
-				gograd: func() *gograd.Tensor {
-					return tx.Conv2d(tw, nil, gograd.ConvOpts{Padding: []int{pad}})
+				inputs: []*gograd.Tensor{gograd.FromSliceOn(dev, x, n, c, h, w), gograd.FromSliceOn(dev, wt, cout, c, k, k)},
+				fn: func(in ...*gograd.Tensor) *gograd.Tensor {
+					return in[0].Conv2d(in[1], nil, gograd.ConvOpts{Padding: []int{pad}})
 				},
 				baseline: func() []float32 { return baseConv2d(x, wt, n, c, h, w, cout, k, pad) },
 			}

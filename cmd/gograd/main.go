@@ -1,7 +1,10 @@
 // Command gograd is the gograd command-line tool. Today it measures the
-// library: "gograd bench" times fused elementwise work, a matmul, a softmax
-// and a conv2d on a device and compares each with a plain-Go loop doing the
-// same work in the same run.
+// library: "gograd bench" times matmuls, matrix-vector products (float32
+// and int8 weights), fused elementwise work, softmax, layernorm and a
+// conv2d on a device, and compares each, in the same run, with a plain-Go
+// loop doing the same work, with numpy and PyTorch when a python3 has them
+// (bench_peers.py, embedded), and, for the memory-bound rows, with a copy
+// of the same number of bytes.
 //
 // Usage:
 //
@@ -9,15 +12,15 @@
 //
 // The commands are:
 //
-//	bench     time gograd against plain-Go loops (GFLOP/s, GB/s, ratio)
+//	bench     time gograd against plain-Go loops, numpy and PyTorch (GFLOP/s, GB/s, ratios)
 //	version   print the gograd and Go versions
 //	help      print this help, or a command's flags ("gograd help bench")
 //
 // Each command lives in its own file of this package and parses its own
 // flags with the standard flag package; main.go only holds the table of
 // commands and dispatches to them. Environment: DEV picks the default
-// device (GO, GO:1, ...), DEBUG=1..5 and GRAPH=1 show what runs, as in the
-// library.
+// device (CPU, GO, GO:1, ...), DEBUG=1..5 and GRAPH=1 show what runs, as in
+// the library.
 package main
 
 import (
@@ -51,7 +54,7 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"bench", "time gograd against plain-Go loops (GFLOP/s, GB/s, ratio)", runBench},
+		{"bench", "time gograd against plain-Go loops, numpy and PyTorch (GFLOP/s, GB/s, ratios)", runBench},
 		{"version", "print the gograd and Go versions", runVersion},
 		{"help", "print this help, or a command's flags (gograd help bench)", runHelp},
 	}
