@@ -91,6 +91,9 @@ func gradOf(u, g *uop.UOp) []*uop.UOp {
 		}
 		return []*uop.UOp{g.Shrink(b)}
 	case uop.SHRINK:
+		if _, ok := u.Arg.(uop.VarShrink); ok {
+			panic("gograd: backward: no gradient through ShrinkAt (a window at a variable offset)")
+		}
 		p := make([][2]int, len(s[0].Shape()))
 		for i, b := range u.Arg.([][2]int) {
 			p[i] = [2]int{b[0], s[0].Shape()[i] - b[1]}

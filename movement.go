@@ -162,6 +162,34 @@ func (t *Tensor) Shrink(bounds [][2]int) *Tensor {
 	return fromUOp(t.uop.Shrink(bounds))
 }
 
+// ShrinkAt keeps length elements of axis starting at start, a variable
+// bound with Var.Bind: the kernels take the start at launch, so one
+// compiled (or JIT-captured) step serves every value — a KV cache written
+// at the current position, the embedding row of the current token. Every
+// value the variable may take must leave the window inside the axis. The
+// result can be assigned to (Assign writes through it) but has no gradient.
+func (t *Tensor) ShrinkAt(axis int, start *Tensor, length int) *Tensor {
+	s := t.uop.Shape()
+	axis = t.axis(axis, "ShrinkAt")
+	v := start.uop
+	if v.Op != uop.BIND && v.Op != uop.DEFINE_VAR {
+		panic(fmt.Sprintf("gograd: ShrinkAt: start must be a bound variable (Var.Bind), not %v", v.Op))
+	}
+	if v.Op == uop.BIND {
+		v = v.Src[0]
+	}
+	a := v.Arg.(uop.VarArg)
+	if length < 0 || a.Min < 0 || a.Max+int64(length) > int64(s[axis]) {
+		panic(fmt.Sprintf("gograd: ShrinkAt: window of %d from %s in [%d, %d] leaves axis %d of shape %v", length, a.Name, a.Min, a.Max, axis, s))
+	}
+	bounds := make([][2]int, len(s))
+	for i, n := range s {
+		bounds[i] = [2]int{0, n}
+	}
+	bounds[axis] = [2]int{0, length}
+	return fromUOp(t.uop.ShrinkVar(bounds, axis, start.uop))
+}
+
 // Pad zero-pads (before, after) on each axis; negative amounts crop.
 func (t *Tensor) Pad(pads [][2]int) *Tensor {
 	s := t.uop.Shape()

@@ -76,7 +76,7 @@ func ViewOf(u *uop.UOp) (*device.Buffer, shape.ShapeTracker) {
 	buf := u.Arg.(*device.Buffer)
 	st := shape.New([]int{buf.Size})
 	for i := len(moves) - 1; i >= 0; i-- {
-		st = st.Apply(moves[i].Op, moves[i].Arg)
+		st = st.ApplyNode(moves[i])
 	}
 	return buf, st
 }
@@ -883,8 +883,8 @@ func (g *graph) lowerKernel(r *uop.UOp) (*uop.UOp, []*uop.UOp) {
 			switch s.Op {
 			case uop.CONST:
 				subs[s] = uop.New(uop.CONST, s.DType, []*uop.UOp{view(shape.New(nil))}, s.Arg)
-			case uop.DEFINE_VAR:
-				subs[s] = s
+			case uop.DEFINE_VAR: // the kernel's own: no device, with its bounds
+				subs[s] = shape.KernelVar(s)
 			default:
 				srcs = append(srcs, s)
 				dg := uop.New(uop.DEFINE_GLOBAL, s.DType, nil, len(srcs))
@@ -924,6 +924,11 @@ func viewPusher(reduced []int) *uop.Matcher {
 	return m.(*uop.Matcher)
 }
 
+// over matches a node whose first source is an op.
+func over(op uop.Op) func(*uop.UOp) bool {
+	return func(u *uop.UOp) bool { return len(u.Src) > 0 && u.Src[0].Op == op }
+}
+
 func view(st shape.ShapeTracker) *uop.UOp { return uop.New(uop.VIEW, dtype.Invalid, nil, st) }
 
 // pushViews moves movement ops down through elementwise ops into the views
@@ -934,26 +939,33 @@ func pushViews(reduced []int) *uop.Matcher {
 	moves := []uop.Op{uop.RESHAPE, uop.PERMUTE, uop.EXPAND, uop.PAD, uop.SHRINK, uop.FLIP}
 	elementwise := func(u *uop.UOp) bool { return u.Op.IsALU() || u.Op == uop.CAST || u.Op == uop.BITCAST }
 	return uop.NewMatcher(
-		uop.R(uop.POps(moves, uop.P(uop.LOAD, uop.V("buf"), uop.P(uop.VIEW).N("view"))), func(b *uop.Binds) *uop.UOp {
-			st := b.Get("view").Arg.(shape.ShapeTracker).Apply(b.U.Op, b.U.Arg)
-			return uop.New(uop.LOAD, b.U.DType, []*uop.UOp{b.Get("buf"), view(st)}, nil)
+		// A movement op (a SHRINK at a variable offset has the variable as
+		// its second source) over a load or constant folds into its view.
+		uop.R(&uop.Pat{Ops: moves, Cond: over(uop.LOAD)}, func(b *uop.Binds) *uop.UOp {
+			ld := b.U.Src[0]
+			st := ld.Src[1].Arg.(shape.ShapeTracker).ApplyNode(b.U)
+			return uop.New(uop.LOAD, b.U.DType, []*uop.UOp{ld.Src[0], view(st)}, nil)
 		}),
-		uop.R(uop.POps(moves, uop.P(uop.CONST, uop.P(uop.VIEW).N("view")).N("c")), func(b *uop.Binds) *uop.UOp {
-			st := b.Get("view").Arg.(shape.ShapeTracker).Apply(b.U.Op, b.U.Arg)
-			return uop.New(uop.CONST, b.U.DType, []*uop.UOp{view(st)}, b.Get("c").Arg)
+		uop.R(&uop.Pat{Ops: moves, Cond: over(uop.CONST)}, func(b *uop.Binds) *uop.UOp {
+			c := b.U.Src[0]
+			if len(c.Src) != 1 || c.Src[0].Op != uop.VIEW {
+				return nil
+			}
+			st := c.Src[0].Arg.(shape.ShapeTracker).ApplyNode(b.U)
+			return uop.New(uop.CONST, b.U.DType, []*uop.UOp{view(st)}, c.Arg)
 		}),
-		uop.R(uop.POps(moves, (&uop.Pat{Cond: elementwise}).N("x")), func(b *uop.Binds) *uop.UOp {
-			x := b.Get("x")
+		uop.R(&uop.Pat{Ops: moves, Cond: func(u *uop.UOp) bool { return elementwise(u.Src[0]) }}, func(b *uop.Binds) *uop.UOp {
+			x := b.U.Src[0]
 			src := make([]*uop.UOp, len(x.Src))
 			for i, s := range x.Src {
-				src[i] = uop.New(b.U.Op, s.DType, []*uop.UOp{s}, b.U.Arg)
+				src[i] = uop.New(b.U.Op, s.DType, append([]*uop.UOp{s}, b.U.Src[1:]...), b.U.Arg)
 			}
 			return uop.New(x.Op, x.DType, src, x.Arg)
 		}),
 		uop.R(uop.P(uop.DETACH, uop.V("x")), func(b *uop.Binds) *uop.UOp { return b.Get("x") }),
 		// A variable is one value everywhere: views of it are itself.
-		uop.R(uop.POps([]uop.Op{uop.RESHAPE, uop.EXPAND, uop.PERMUTE, uop.FLIP}, uop.P(uop.DEFINE_VAR).N("v")), func(b *uop.Binds) *uop.UOp {
-			return b.Get("v")
+		uop.R(&uop.Pat{Ops: []uop.Op{uop.RESHAPE, uop.EXPAND, uop.PERMUTE, uop.FLIP, uop.SHRINK}, Cond: over(uop.DEFINE_VAR)}, func(b *uop.Binds) *uop.UOp {
+			return b.U.Src[0]
 		}),
 		uop.R(uop.P(uop.RESHAPE, uop.P(uop.RESHAPE, uop.V("x"))), func(b *uop.Binds) *uop.UOp {
 			return uop.New(uop.RESHAPE, b.U.DType, []*uop.UOp{b.Get("x")}, b.U.Arg)

@@ -1,6 +1,7 @@
 package shape
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -30,6 +31,9 @@ func (st ShapeTracker) Size() int { return st.Views[len(st.Views)-1].Size() }
 func (st ShapeTracker) Contiguous() bool { return len(st.Views) == 1 && st.Views[0].Contiguous }
 
 func (st ShapeTracker) with(v View) ShapeTracker {
+	if last := st.last(); last.VarOffset != nil && v.VarOffset == nil {
+		v.VarOffset, v.Contiguous = last.VarOffset, false
+	}
 	views := slices.Clone(st.Views)
 	views[len(views)-1] = v
 	return ShapeTracker{views}.simplify()
@@ -59,6 +63,34 @@ func (st ShapeTracker) Shrink(bounds [][2]int) ShapeTracker {
 	return st.with(st.last().Shrink(bounds))
 }
 
+// ShrinkVar keeps a window of each axis, the one along axis starting at the
+// index variable start (bounds[axis] is [0, length) relative to it). The
+// axis must not be padded.
+func (st ShapeTracker) ShrinkVar(bounds [][2]int, axis int, start *uop.UOp) ShapeTracker {
+	last := st.last()
+	if m := last.Mask; m != nil && (len(m) == 0 || m[axis] != [2]int{0, last.Shape[axis]}) {
+		panic(fmt.Sprintf("shape: a window at a variable offset along padded axis %d of %v", axis, last))
+	}
+	v := last.Shrink(bounds)
+	term := start
+	if s := last.Strides[axis]; s != 1 {
+		term = start.Alu(uop.MUL, uop.Index(int64(s)))
+	}
+	if last.Strides[axis] == 0 {
+		term = nil
+	}
+	switch {
+	case term == nil:
+		v.VarOffset = last.VarOffset
+	case last.VarOffset != nil:
+		v.VarOffset = uop.Simplify(last.VarOffset.Alu(uop.ADD, term))
+	default:
+		v.VarOffset = term
+	}
+	v.Contiguous = v.Contiguous && v.VarOffset == nil
+	return st.with(v)
+}
+
 // Flip reverses axes.
 func (st ShapeTracker) Flip(axes []bool) ShapeTracker { return st.with(st.last().Flip(axes)) }
 
@@ -68,6 +100,28 @@ func (st ShapeTracker) Reshape(shape []int) ShapeTracker {
 		return st.with(v)
 	}
 	return ShapeTracker{append(slices.Clone(st.Views), Contig(shape))}.simplify()
+}
+
+// ApplyNode applies the movement op u (its op and argument, and a
+// VarShrink's variable, its second source, as a kernel-level index variable).
+func (st ShapeTracker) ApplyNode(u *uop.UOp) ShapeTracker {
+	if a, ok := u.Arg.(uop.VarShrink); ok {
+		return st.ShrinkVar(a.Bounds, a.Axis, KernelVar(u.Src[1]))
+	}
+	return st.Apply(u.Op, u.Arg)
+}
+
+// KernelVar returns the kernel-level index variable (no device, with its
+// bounds) of a tensor-level DEFINE_VAR or BIND.
+func KernelVar(u *uop.UOp) *uop.UOp {
+	if u.Op == uop.BIND {
+		u = u.Src[0]
+	}
+	if u.Op != uop.DEFINE_VAR {
+		panic(fmt.Sprintf("shape: a window offset must be a variable, not %v", u))
+	}
+	a := u.Arg.(uop.VarArg)
+	return uop.Var(a.Name, a.Min, a.Max)
 }
 
 // Apply applies a movement op given as a uop op and its argument.
@@ -148,6 +202,9 @@ func unravel(idx *uop.UOp, shape []int) []*uop.UOp {
 // index is the index and validity of one view at idxs.
 func (v View) index(idxs []*uop.UOp, valid *uop.UOp) (*uop.UOp, *uop.UOp) {
 	idx := uop.Index(int64(v.Offset))
+	if v.VarOffset != nil {
+		idx = idx.Alu(uop.ADD, v.VarOffset)
+	}
 	for i, x := range idxs {
 		if v.Strides[i] != 0 && v.Shape[i] != 1 {
 			idx = idx.Alu(uop.ADD, x.Alu(uop.MUL, uop.Index(int64(v.Strides[i]))))

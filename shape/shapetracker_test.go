@@ -272,3 +272,27 @@ func TestReshapeKeepsOneView(t *testing.T) {
 		t.Errorf("merging under an outer-axis pad should stay one view, got %v", st)
 	}
 }
+
+// TestShrinkVar: a window at a variable offset reads element (p+i, j) for
+// every value p of the variable, through later movement ops too.
+func TestShrinkVar(t *testing.T) {
+	p := uop.Var("p", 0, 3)
+	st := New([]int{6, 4}).ShrinkVar([][2]int{{0, 3}, {1, 3}}, 0, p).Permute([]int{1, 0}).Reshape([]int{6})
+	if st.Contiguous() {
+		t.Fatalf("tracker %v with a variable offset is contiguous", st)
+	}
+	i := uop.Range(0, 6, false)
+	idx, _ := st.Index([]*uop.UOp{i})
+	for pv := range int64(4) {
+		for iv := range int64(6) {
+			got := uop.EvalIndex(idx, map[*uop.UOp]int64{p: pv, i: iv})
+			col, row := iv/3, iv%3
+			if want := (pv+row)*4 + 1 + col; got != want {
+				t.Errorf("p=%d i=%d: index %d, want %d", pv, iv, got, want)
+			}
+		}
+	}
+	if a, b := st.Key(), New([]int{6, 4}).Shrink([][2]int{{0, 3}, {1, 3}}).Permute([]int{1, 0}).Reshape([]int{6}).Key(); a == b {
+		t.Errorf("the key %q ignores the variable offset", a)
+	}
+}

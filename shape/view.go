@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/gograd/gograd/uop"
 )
 
 // View is a strided window on a buffer. An index i (one per axis) is valid
@@ -23,6 +25,10 @@ type View struct {
 	Offset     int
 	Mask       [][2]int // nil when every index is valid
 	Contiguous bool     // the identity view of a buffer of Shape
+	// VarOffset is a symbolic part of the offset, added to Offset: an index
+	// expression of variables (a window that slides with a KV-cache
+	// position), or nil. Movement ops carry it unchanged.
+	VarOffset *uop.UOp
 }
 
 // Strides returns the row-major strides of shape; axes of size 1 get stride 0.
@@ -323,6 +329,10 @@ func (v View) Key() string {
 	}
 	b.WriteByte('+')
 	b.WriteString(strconv.Itoa(v.Offset))
+	if v.VarOffset != nil {
+		b.WriteByte('+')
+		b.WriteString(v.VarOffset.Expr())
+	}
 	if v.Mask != nil && len(v.Mask) == 0 {
 		b.WriteString("!")
 	}
@@ -331,6 +341,9 @@ func (v View) Key() string {
 
 func (v View) String() string {
 	s := fmt.Sprintf("View(shape=%v, strides=%v, offset=%d", v.Shape, v.Strides, v.Offset)
+	if v.VarOffset != nil {
+		s += "+" + v.VarOffset.Expr()
+	}
 	if v.Mask != nil {
 		s += fmt.Sprintf(", mask=%v", v.Mask)
 		if len(v.Mask) == 0 {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/gograd/gograd/dtype"
 )
@@ -223,6 +224,42 @@ func (u *UOp) Shrink(bounds [][2]int) *UOp {
 	return New(SHRINK, u.DType, []*UOp{u}, slices.Clone(bounds))
 }
 
+// VarShrink is the argument of a SHRINK whose window along Axis starts at
+// a variable, the SHRINK's second source, rather than at a constant:
+// Bounds[Axis] is [0, length) relative to it. One kernel then serves every
+// value (a KV cache written at the current position, a row picked by a
+// token id).
+type VarShrink struct {
+	Bounds [][2]int
+	Axis   int
+}
+
+func (a VarShrink) Key() string {
+	var kb strings.Builder
+	writeArgKey(&kb, a.Bounds)
+	kb.WriteString("@")
+	kb.WriteString(strconv.Itoa(a.Axis))
+	return kb.String()
+}
+
+func (a VarShrink) String() string { return fmt.Sprintf("%v from var on axis %d", a.Bounds, a.Axis) }
+
+// ShrinkVar keeps bounds of each axis, except that along axis the window
+// of length bounds[axis][1] starts at start (a 0-d index DEFINE_VAR or
+// BIND) and bounds[axis][0] must be 0.
+func (u *UOp) ShrinkVar(bounds [][2]int, axis int, start *UOp) *UOp {
+	return New(SHRINK, u.DType, []*UOp{u, start}, VarShrink{slices.Clone(bounds), axis})
+}
+
+// ShrinkBounds returns a SHRINK's bounds (relative to the variable's value
+// on a VarShrink's axis).
+func ShrinkBounds(arg any) [][2]int {
+	if v, ok := arg.(VarShrink); ok {
+		return v.Bounds
+	}
+	return arg.([][2]int)
+}
+
 // Flip reverses the axes marked true.
 func (u *UOp) Flip(axes []bool) *UOp {
 	if !slices.Contains(axes, true) {
@@ -264,7 +301,7 @@ func inferShape(u *UOp) []int {
 		return out
 	case SHRINK:
 		out := make([]int, len(u.Src[0].shape))
-		for i, b := range u.Arg.([][2]int) {
+		for i, b := range ShrinkBounds(u.Arg) {
 			out[i] = b[1] - b[0]
 		}
 		return out

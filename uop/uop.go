@@ -284,6 +284,33 @@ func argString(a any) string {
 	return fmt.Sprint(a)
 }
 
+// Expr is a structural rendering of a small expression (a symbolic index):
+// equal for equal expressions in any process, unlike node ids.
+func (u *UOp) Expr() string {
+	var b strings.Builder
+	var visit func(n *UOp)
+	visit = func(n *UOp) {
+		b.WriteString(n.Op.String())
+		if n.Arg != nil {
+			b.WriteByte('<')
+			writeArgKey(&b, n.Arg)
+			b.WriteByte('>')
+		}
+		if len(n.Src) > 0 {
+			b.WriteByte('(')
+			for i, s := range n.Src {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				visit(s)
+			}
+			b.WriteByte(')')
+		}
+	}
+	visit(u)
+	return b.String()
+}
+
 // Tree renders the graph under u, one node per line, shared nodes once.
 func (u *UOp) Tree() string {
 	var b strings.Builder
