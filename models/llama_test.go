@@ -1,0 +1,68 @@
+package models
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// sharedData returns the path of a file under ../shared/data (beside the
+// module root), skipping the test when it is absent.
+func sharedData(t testing.TB, rel string) string {
+	t.Helper()
+	p := filepath.Join("..", "..", "shared", "data", rel)
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("%s not found (../shared/data is beside the module root in CI): %v", p, err)
+	}
+	return p
+}
+
+// TestGreedyMatchesRunC: greedy decoding of stories260K reproduces
+// llama2.c's run.c (testdata/llama/run_c_greedy.json, made by
+// tools/llama2c_reference.sh) token for token.
+func TestGreedyMatchesRunC(t *testing.T) {
+	raw, err := os.ReadFile("../testdata/llama/run_c_greedy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Steps int
+		Runs  []struct {
+			Prompt       string
+			PromptTokens []int `json:"prompt_tokens"`
+			Generated    []int
+		}
+	}
+	if err := json.Unmarshal(raw, &ref); err != nil {
+		t.Fatal(err)
+	}
+	m, err := LoadLlama2c(sharedData(t, "llama2c/stories260K.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, run := range ref.Runs {
+		s := m.NewSession(ref.Steps)
+		// run.c feeds the prompt token by token, then samples; it stops at
+		// BOS (1) or after Steps positions.
+		want := run.Generated
+		if n := len(want); n > 0 && want[n-1] == 1 {
+			want = want[:n-1]
+		}
+		got, _, err := s.Generate(run.PromptTokens, GenerateOptions{
+			MaxTokens: ref.Steps - len(run.PromptTokens) + 1,
+			Stop:      func(tok int) bool { return tok == 1 },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			n := 0
+			for n < min(len(got), len(want)) && got[n] == want[n] {
+				n++
+			}
+			t.Errorf("%q: greedy tokens differ from run.c's after %d of %d:\n got %v\nwant %v", run.Prompt, n, len(want), got, want)
+		}
+	}
+}

@@ -1,0 +1,145 @@
+package models
+
+import (
+	"fmt"
+	"sync"
+
+	g "github.com/gograd/gograd"
+	"github.com/gograd/gograd/nn/quant"
+)
+
+// Weight is a matrix of Out rows and In columns (PyTorch's [out, in]):
+// float values, or quantized planes dequantised inside the kernels that
+// read them.
+type Weight struct {
+	Out, In int
+	f       *g.Tensor // [Out, In] float, or nil
+	q       *planes   // or the quantized planes
+}
+
+// planes are a quant.Planes on a device.
+type planes struct {
+	bits, group, offset int
+	q, high, scale, min *g.Tensor
+}
+
+// FloatWeight wraps a float matrix of shape [out, in].
+func FloatWeight(t *g.Tensor) *Weight {
+	if t.Ndim() != 2 || !t.DType().IsFloat() {
+		panic(fmt.Sprintf("models: FloatWeight: want a float matrix, got %v %v", t.DType(), t.Shape()))
+	}
+	return &Weight{Out: t.Dim(0), In: t.Dim(1), f: t}
+}
+
+// QuantWeight puts quantized planes on the default device, sharing their
+// memory where the device keeps buffers in host memory.
+func QuantWeight(p *quant.Planes) (*Weight, error) {
+	if err := p.Check(); err != nil {
+		return nil, err
+	}
+	w := &Weight{Out: p.Rows, In: p.Cols, q: &planes{bits: p.Bits, group: p.Group, offset: p.Offset}}
+	groups := p.Cols / p.Group
+	sdt := g.Float32
+	if p.ScaleF16 {
+		sdt = g.Float16
+	}
+	switch p.Bits {
+	case 8:
+		w.q.q = g.FromBytesShared(p.Q, nil, g.Int8, p.Rows, p.Cols)
+	default:
+		w.q.q = g.FromBytesShared(p.Q, nil, g.Uint8, p.Rows, p.Cols/2)
+	}
+	if p.Bits == 5 {
+		w.q.high = g.FromBytesShared(p.High, nil, g.Uint8, p.Rows, p.Cols/8)
+	}
+	w.q.scale = g.FromBytesShared(p.Scale, nil, sdt, p.Rows, groups)
+	if p.Min != nil {
+		w.q.min = g.FromBytesShared(p.Min, nil, sdt, p.Rows, groups)
+	}
+	return w, nil
+}
+
+// Quantized reports the weight's bits per value, 0 for a float weight.
+func (w *Weight) Quantized() int {
+	if w.q == nil {
+		return 0
+	}
+	return w.q.bits
+}
+
+// Dense is the weight as a float32 [Out, In] tensor: lazy, so a quantized
+// weight is unpacked and scaled inside the kernel that reads it.
+func (w *Weight) Dense() *g.Tensor {
+	if w.f != nil {
+		return w.f
+	}
+	return w.q.dequant(w.q.q, w.q.high, w.q.scale, w.q.min, w.Out, w.In)
+}
+
+// Rows is rows [start, start+n) of the weight as float32 [n, In], start a
+// variable bound with Var.Bind (the embedding of the current token).
+func (w *Weight) Rows(start *g.Tensor, n int) *g.Tensor {
+	if w.f != nil {
+		return w.f.ShrinkAt(0, start, n).Cast(g.Float32)
+	}
+	var high, min *g.Tensor
+	if w.q.high != nil {
+		high = w.q.high.ShrinkAt(0, start, n)
+	}
+	if w.q.min != nil {
+		min = w.q.min.ShrinkAt(0, start, n)
+	}
+	return w.q.dequant(w.q.q.ShrinkAt(0, start, n), high, w.q.scale.ShrinkAt(0, start, n), min, n, w.In)
+}
+
+// Apply is x @ W.T: x of shape [..., In] gives [..., Out], in float32.
+func (w *Weight) Apply(x *g.Tensor) *g.Tensor {
+	if x.Dim(-1) != w.In {
+		panic(fmt.Sprintf("models: Weight.Apply: input %v for a weight of %d x %d", x.Shape(), w.Out, w.In))
+	}
+	return x.Cast(g.Float32).Matmul(w.Dense().T())
+}
+
+// dequant is the lazy float32 [rows, cols] of quantized planes.
+func (p *planes) dequant(q, high, scale, min *g.Tensor, rows, cols int) *g.Tensor {
+	groups := cols / p.group
+	var v *g.Tensor // the quantized values, [rows, groups, group]
+	switch p.bits {
+	case 8:
+		v = q.Cast(g.Float32).Reshape(rows, groups, p.group)
+	default: // byte i of a group of 32 holds element i (low nibble) and 16+i (high)
+		nibbles, bits := shifts(q.Device())
+		nib := q.Reshape(rows, groups, 1, 16).Expand(rows, groups, 2, 16).Shr(nibbles).BitAnd(uint8(15))
+		if p.bits == 5 { // bit i of a group's little-endian uint32 is element i's fifth bit
+			hi := high.Reshape(rows, groups, 4, 1).Expand(rows, groups, 4, 8).Shr(bits).BitAnd(uint8(1)).Shl(uint8(4))
+			nib = nib.Reshape(rows, groups, 32).BitOr(hi.Reshape(rows, groups, 32))
+		}
+		v = nib.Reshape(rows, groups, 32).Cast(g.Float32)
+	}
+	if p.offset != 0 {
+		v = v.Sub(float32(p.offset))
+	}
+	v = v.Mul(scale.Cast(g.Float32).Reshape(rows, groups, 1))
+	if min != nil {
+		v = v.Add(min.Cast(g.Float32).Reshape(rows, groups, 1))
+	}
+	return v.Reshape(rows, cols)
+}
+
+var shiftTables sync.Map // device -> [2]*g.Tensor
+
+// shifts returns, on dev, the shifts that pick a byte's two nibbles and its
+// eight bits, shaped to broadcast along the planes.
+func shifts(dev string) (nibbles, bits *g.Tensor) {
+	if t, ok := shiftTables.Load(dev); ok {
+		p := t.([2]*g.Tensor)
+		return p[0], p[1]
+	}
+	p := [2]*g.Tensor{
+		g.FromSliceOn(dev, []uint8{0, 4}).Reshape(1, 1, 2, 1).Realize(),
+		g.FromSliceOn(dev, []uint8{0, 1, 2, 3, 4, 5, 6, 7}).Reshape(1, 1, 1, 8).Realize(),
+	}
+	t, _ := shiftTables.LoadOrStore(dev, p)
+	p = t.([2]*g.Tensor)
+	return p[0], p[1]
+}
