@@ -46,7 +46,7 @@ func (c LlamaConfig) Check() error {
 // Llama is a LLaMA-family model: its weights, by layer.
 type Llama struct {
 	Config LlamaConfig
-	Embed  *Weight    // [Vocab, Dim]
+	Embed  *Weight // [Vocab, Dim]
 	Layers []LlamaLayer
 	Norm   *g.Tensor // [Dim]
 	Output *Weight   // [Vocab, Dim]; Embed itself when tied
@@ -156,7 +156,6 @@ func (m *Llama) NewSession(maxLen int) *Session {
 	})
 	return s
 }
-
 
 // Len is the number of tokens in the cache; Cap the most it holds.
 func (s *Session) Len() int { return s.pos }
