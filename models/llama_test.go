@@ -66,3 +66,45 @@ func TestGreedyMatchesRunC(t *testing.T) {
 		}
 	}
 }
+
+// TestStories260KFormatsAgree: the llama2.c checkpoint and the GGUF file of
+// stories260K give identical logits, in a prompt pass and in decode steps.
+func TestStories260KFormatsAgree(t *testing.T) {
+	bin, err := LoadLlama2c(sharedData(t, "llama2c/stories260K.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gg, _, err := LoadGGUF(sharedData(t, "gguf/stories260K.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bin.Config.Dim != gg.Config.Dim || bin.Config.Layers != gg.Config.Layers || bin.Config.Vocab != gg.Config.Vocab {
+		t.Fatalf("configs differ: %+v and %+v", bin.Config, gg.Config)
+	}
+	prompt := []int{1, 403, 407, 261, 378}
+	next := []int{432, 383, 286}
+	a, b := bin.NewSession(16), gg.NewSession(16)
+	la, err := a.Prefill(prompt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, err := b.Prefill(prompt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		x, y := la.Float32s(), lb.Float32s()
+		if !slices.Equal(x, y) {
+			t.Fatalf("after %d tokens the logits differ: %v... and %v...", len(prompt)+i, x[:4], y[:4])
+		}
+		if i == len(next) {
+			break
+		}
+		if la, err = a.Step(next[i]); err != nil {
+			t.Fatal(err)
+		}
+		if lb, err = b.Step(next[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
