@@ -316,3 +316,63 @@ func ropeTables(c LlamaConfig, n int) (cos, sin *g.Tensor) {
 	}
 	return g.FromSlice(cv, n, half).Realize(), g.FromSlice(sv, n, half).Realize()
 }
+
+// Quantize converts every float weight matrix of the model (the
+// embedding and output included; the norms stay float) to 8 or 4 bits, in
+// place; see Weight.Quantize.
+func (m *Llama) Quantize(bits int) error {
+	done := map[*Weight]*Weight{}
+	q := func(w **Weight) error {
+		if nw, ok := done[*w]; ok {
+			*w = nw
+			return nil
+		}
+		nw, err := (*w).Quantize(bits)
+		if err != nil {
+			return err
+		}
+		done[*w], *w = nw, nw
+		return nil
+	}
+	ws := []**Weight{&m.Embed, &m.Output}
+	for i := range m.Layers {
+		l := &m.Layers[i]
+		ws = append(ws, &l.Q, &l.K, &l.V, &l.O, &l.Gate, &l.Up, &l.Down)
+	}
+	for _, w := range ws {
+		if err := q(w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Describe summarises the model: parameters and how its weights are stored.
+func (m *Llama) Describe() string {
+	c := m.Config
+	params := c.Vocab*c.Dim + c.Dim
+	if m.Output != m.Embed {
+		params += c.Vocab * c.Dim
+	}
+	params += c.Layers * (2*c.Dim + c.Dim*c.Heads*c.HeadDim*2 + 2*c.Dim*c.KVHeads*c.HeadDim + 3*c.Dim*c.HiddenDim)
+	kind := "float32"
+	if m.Layers[0].Q.f != nil {
+		kind = m.Layers[0].Q.f.DType().String()
+	}
+	if b := m.Layers[0].Q.Quantized(); b > 0 {
+		kind = fmt.Sprintf("%d-bit weights", b)
+	}
+	return fmt.Sprintf("%s parameters, %s, %d layers, dim %d, context %d", humanCount(params), kind, c.Layers, c.Dim, c.Context)
+}
+
+func humanCount(n int) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2fB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.1fM", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.0fK", float64(n)/1e3)
+	}
+	return fmt.Sprint(n)
+}

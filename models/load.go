@@ -72,6 +72,12 @@ func LoadLlama2c(path string) (*Llama, error) {
 	if err != nil {
 		return nil, err
 	}
+	return LlamaFromLlama2c(ck)
+}
+
+// LlamaFromLlama2c builds the model of a read llama2.c checkpoint, over its
+// weights' memory.
+func LlamaFromLlama2c(ck *llama2c.Checkpoint) (*Llama, error) {
 	c := ck.Config
 	cfg := LlamaConfig{
 		Dim: c.Dim, HiddenDim: c.HiddenDim, Layers: c.NLayers, Heads: c.NHeads, KVHeads: c.NKVHeads,
@@ -81,7 +87,7 @@ func LoadLlama2c(path string) (*Llama, error) {
 		cfg.HeadDim = c.Dim / c.NHeads
 	}
 	if err := cfg.Check(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", ck.Path, err)
 	}
 	tensor := func(name string) (*g.Tensor, bool) {
 		w, ok := ck.Weights[name]
@@ -97,7 +103,7 @@ func LoadLlama2c(path string) (*Llama, error) {
 				return nil, false, nil
 			}
 			if t.Ndim() != 2 {
-				return nil, true, fmt.Errorf("models: %s: %s has shape %v, not a matrix", path, name, t.Shape())
+				return nil, true, fmt.Errorf("models: %s has shape %v, not a matrix", name, t.Shape())
 			}
 			return FloatWeight(t), true, nil
 		},
@@ -107,7 +113,7 @@ func LoadLlama2c(path string) (*Llama, error) {
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", ck.Path, err)
 	}
 	return m, nil
 }

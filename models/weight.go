@@ -143,3 +143,30 @@ func shifts(dev string) (nibbles, bits *g.Tensor) {
 	p = t.([2]*g.Tensor)
 	return p[0], p[1]
 }
+
+// Quantize returns the weight as planes of 8 bits (ggml's Q8_0 scheme:
+// int8 values with a half scale per 32) or 4 bits (Q4_0: nibbles offset
+// by 8, a half scale per 32). A quantized weight, and one whose rows are
+// not a whole number of groups of 32 (stories260K's feed-forward output,
+// 172 wide), is returned as it is, as llama.cpp keeps such tensors in a
+// wider type.
+func (w *Weight) Quantize(bits int) (*Weight, error) {
+	if w.q != nil || w.In%32 != 0 {
+		return w, nil
+	}
+	v := w.f.Cast(g.Float32).Float32s()
+	var p *quant.Planes
+	var err error
+	switch bits {
+	case 8:
+		p, err = quant.QuantizeQ8_0(w.Out, w.In, v)
+	case 4:
+		p, err = quant.QuantizeQ4_0(w.Out, w.In, v)
+	default:
+		return nil, fmt.Errorf("models: Quantize: %d bits (want 8 or 4)", bits)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return QuantWeight(p)
+}

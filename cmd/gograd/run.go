@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"time"
+
+	g "github.com/gograd/gograd"
+	"github.com/gograd/gograd/device"
+	"github.com/gograd/gograd/models"
+	"github.com/gograd/gograd/tokenizer"
+)
+
+// runFlags are the flags of "gograd run" (and what "gograd bench llm" and
+// "gograd eval" share of them).
+type modelFlags struct {
+	model, tokenizer, device, quantize *string
+}
+
+func addModelFlags(fs interface {
+	String(name, value, usage string) *string
+}) modelFlags {
+	return modelFlags{
+		model:     fs.String("model", "", "model file: GGUF, a llama2.c checkpoint, or empty for the embedded stories260K"),
+		tokenizer: fs.String("tokenizer", "", "tokenizer.bin of a llama2.c checkpoint (default: tokenizer.bin beside it)"),
+		device:    fs.String("device", "", "device to run on, like CPU or GO (default: DEV, else the best available)"),
+		quantize:  fs.String("quantize", "", "convert the float weights on load: int8 (Q8_0) or int4 (Q4_0)"),
+	}
+}
+
+// load selects the device and opens the model the flags name.
+func (f modelFlags) load() (*models.Llama, *tokenizer.Tokenizer, string, error) {
+	dev := *f.device
+	if dev == "" {
+		dev = device.Default()
+	}
+	d, err := device.Get(dev)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	g.SetDefaultDevice(d.Name)
+	m, tok, err := models.Open(*f.model, *f.tokenizer)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	switch *f.quantize {
+	case "":
+	case "int8", "q8_0":
+		err = m.Quantize(8)
+	case "int4", "q4_0":
+		err = m.Quantize(4)
+	default:
+		err = fmt.Errorf("--quantize %q: want int8 or int4", *f.quantize)
+	}
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return m, tok, d.Name, nil
+}
+
+func runRun(c *cli, args []string) error {
+	fs := c.newFlags("run", "[flags] \"prompt\"")
+	mf := addModelFlags(fs)
+	maxTokens := fs.Int("max-tokens", 256, "most tokens to generate")
+	temp := fs.Float64("temp", 0.8, "sampling temperature (0: greedy)")
+	topK := fs.Int("top-k", 40, "sample among the k most likely tokens (0: all)")
+	topP := fs.Float64("top-p", 0.95, "sample among the most likely tokens whose probabilities add up to p (1: all)")
+	repeat := fs.Float64("repeat-penalty", 1.0, "penalise the last 64 tokens by this factor (1: none)")
+	seed := fs.Int64("seed", -1, "random seed (-1: from the clock)")
+	ctx := fs.Int("ctx", 0, "the longest sequence to hold (default: prompt + max tokens, at most the model's context)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	prompt := strings.Join(fs.Args(), " ")
+	if *maxTokens < 0 || *temp < 0 || *topK < 0 || *topP < 0 || *topP > 1 {
+		return fmt.Errorf("bad sampling flags: --max-tokens %d --temp %v --top-k %d --top-p %v", *maxTokens, *temp, *topK, *topP)
+	}
+	start := time.Now()
+	m, tok, dev, err := mf.load()
+	if err != nil {
+		return err
+	}
+	loadTime := time.Since(start)
+
+	ids := tok.Encode(prompt, true)
+	if len(ids) == 0 || ids[0] != tok.BOS() {
+		ids = append([]int{tok.BOS()}, ids...) // generation starts from BOS even when the vocabulary does not add it
+	}
+	n := *ctx
+	if n <= 0 {
+		n = len(ids) + *maxTokens
+	}
+	if m.Config.Context > 0 && n > m.Config.Context {
+		n = m.Config.Context
+	}
+	if len(ids) >= n {
+		return fmt.Errorf("the prompt's %d tokens leave no room in a context of %d", len(ids), n)
+	}
+	if *seed < 0 {
+		*seed = time.Now().UnixNano() & (1<<62 - 1)
+	}
+	sampler := models.NewSampler(*temp, *topK, *topP, uint64(*seed))
+	sampler.RepeatPenalty = *repeat
+
+	out := bufio.NewWriter(c.stdout)
+	fmt.Fprint(out, prompt)
+	out.Flush()
+	dec := tok.NewDecoder()
+	first := true
+	s := m.NewSession(n)
+	_, st, err := s.Generate(ids, models.GenerateOptions{
+		MaxTokens: *maxTokens,
+		Sampler:   sampler,
+		Stop:      func(id int) bool { return tok.IsEOG(id) || id == tok.BOS() },
+		Emit: func(id int) bool {
+			piece := dec.Next(id)
+			if first && prompt == "" { // text after a bare BOS starts without SentencePiece's space
+				piece = strings.TrimPrefix(piece, " ")
+			}
+			first = first && piece == ""
+			fmt.Fprint(out, piece)
+			out.Flush()
+			return true
+		},
+	})
+	fmt.Fprintln(out, dec.Flush())
+	out.Flush()
+	if err != nil {
+		return err
+	}
+	name := *mf.model
+	if name == "" {
+		name = models.DefaultModel
+	}
+	fmt.Fprintf(c.stderr, "\nmodel: %s, %s, %s, loaded in %s, seed %d\n", name, m.Describe(), dev, roundDur(loadTime), *seed)
+	fmt.Fprintf(c.stderr, "prompt: %d tokens in %s (%.1f tok/s)\n", st.PromptTokens, roundDur(st.PromptTime), st.PromptRate())
+	msPerTok := 0.0
+	if st.Steps > 0 {
+		msPerTok = st.DecodeTime.Seconds() * 1000 / float64(st.Steps)
+	}
+	fmt.Fprintf(c.stderr, "decode: %d tokens in %s (%.1f tok/s, %.2f ms/token)\n", st.Steps, roundDur(st.DecodeTime), st.DecodeRate(), msPerTok)
+	if rss, err := peakRSS(); err == nil {
+		fmt.Fprintf(c.stderr, "peak memory: %.1f MiB resident\n", float64(rss)/(1<<20))
+	}
+	return nil
+}
+
+// peakRSS is the process's peak resident set size in bytes.
+func peakRSS() (int64, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, err
+	}
+	if ru.Maxrss <= 0 {
+		return 0, errors.New("no rusage")
+	}
+	return ru.Maxrss * 1024, nil // kilobytes on Linux
+}
+
+func roundDur(d time.Duration) time.Duration {
+	switch {
+	case d > time.Second:
+		return d.Round(time.Millisecond)
+	case d > time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
+}
+

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestRunGreedyMatchesRunC: "gograd run --temp 0" on the embedded
+// stories260K prints what llama2.c's run.c prints for the same prompt
+// (testdata/llama/run_c_greedy.json).
+func TestRunGreedyMatchesRunC(t *testing.T) {
+	raw, err := os.ReadFile("../../testdata/llama/run_c_greedy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Runs []struct{ Prompt, Stdout string }
+	}
+	if err := json.Unmarshal(raw, &ref); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range ref.Runs {
+		code, out, errs := runCLI(t, "run", "--temp", "0", "--max-tokens", "60", r.Prompt)
+		if code != 0 {
+			t.Fatalf("gograd run %q: exit %d: %s", r.Prompt, code, errs)
+		}
+		got := strings.TrimSuffix(out, "\n")
+		if len(got) < 100 || !strings.HasPrefix(r.Stdout, got) {
+			t.Errorf("gograd run --temp 0 %q printed\n%q\nwhich is not the start of run.c's\n%q", r.Prompt, got, r.Stdout)
+		}
+		for _, want := range []string{"prompt: ", "tok/s", "decode: 59 tokens", "ms/token", "peak memory: "} {
+			if !strings.Contains(errs, want) {
+				t.Errorf("stats on stderr lack %q:\n%s", want, errs)
+			}
+		}
+	}
+}
+
+func TestRunBadInput(t *testing.T) {
+	dir := t.TempDir()
+	short := dir + "/short.gguf"
+	if err := os.WriteFile(short, []byte("GGUF\x03\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		err  string
+	}{
+		{[]string{"run", "--model", dir + "/missing.gguf", "hi"}, 1, "no such file"},
+		{[]string{"run", "--model", short, "hi"}, 1, "short.gguf"},
+		{[]string{"run", "--quantize", "int3", "hi"}, 1, "want int8 or int4"},
+		{[]string{"run", "--top-p", "2", "hi"}, 1, "bad sampling flags"},
+		{[]string{"run", "--device", "NOSUCH", "hi"}, 1, "unknown device"},
+		{[]string{"run", "--ctx", "3", "Once upon a time"}, 1, "no room"},
+	} {
+		code, _, errs := runCLI(t, tc.args...)
+		if code != tc.code || !strings.Contains(errs, tc.err) {
+			t.Errorf("gograd %q: exit %d, stderr %q; want exit %d with %q", tc.args, code, errs, tc.code, tc.err)
+		}
+	}
+}
+
+func TestRunSampledIsReproducible(t *testing.T) {
+	var outs []string
+	for range 2 {
+		code, out, errs := runCLI(t, "run", "--seed", "7", "--max-tokens", "30", "--quantize", "int8", "Tom had a")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		outs = append(outs, out)
+	}
+	if outs[0] != outs[1] {
+		t.Errorf("two runs with --seed 7 differ:\n%q\n%q", outs[0], outs[1])
+	}
+}
