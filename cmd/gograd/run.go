@@ -169,4 +169,3 @@ func roundDur(d time.Duration) time.Duration {
 	}
 	return d.Round(time.Microsecond)
 }
-
