@@ -170,21 +170,41 @@ func (s *Session) Reset() { s.pos = 0 }
 // already in the cache, and returns the logits after the last one
 // (float32 [Vocab], realized).
 func (s *Session) Prefill(tokens []int) (*g.Tensor, error) {
+	h, err := s.pass(tokens)
+	if err != nil {
+		return nil, err
+	}
+	n := len(tokens)
+	last := h.Shrink([][2]int{{n - 1, n}, {0, s.m.Config.Dim}})
+	return s.logits(last).Reshape(s.m.Config.Vocab).Contiguous().Realize(), nil
+}
+
+// Scores runs tokens through the model like Prefill and returns the logits
+// after every one of them: float32 [len(tokens), Vocab], realized.
+func (s *Session) Scores(tokens []int) (*g.Tensor, error) {
+	h, err := s.pass(tokens)
+	if err != nil {
+		return nil, err
+	}
+	return s.logits(h).Contiguous().Realize(), nil
+}
+
+// pass runs tokens through the blocks after those in the cache (the cache
+// is written at once) and returns the final hidden states, lazily.
+func (s *Session) pass(tokens []int) (*g.Tensor, error) {
 	n := len(tokens)
 	if err := s.checkTokens(tokens); err != nil {
 		return nil, err
 	}
 	if n == 0 {
-		return nil, errors.New("models: Prefill: no tokens")
+		return nil, errors.New("models: no tokens to run")
 	}
 	for i, t := range tokens {
 		s.gather.Call(s.tokVar.Bind(t), s.rowVar.Bind(i))
 	}
 	h := s.forward(s.rows.Shrink([][2]int{{0, n}, {0, s.m.Config.Dim}}), at{p: s.pos, n: n})
-	last := h.Shrink([][2]int{{n - 1, n}, {0, s.m.Config.Dim}})
-	logits := s.logits(last).Reshape(s.m.Config.Vocab).Contiguous().Realize()
 	s.pos += n
-	return logits, nil
+	return h, nil
 }
 
 // Step runs one token after those in the cache and returns the logits

@@ -55,6 +55,7 @@ var commands []command
 func init() {
 	commands = []command{
 		{"run", "generate text from a prompt with a LLaMA-family model (default: the embedded stories260K)", runRun},
+		{"eval", "evaluate a model: eval ppl --file text.txt prints its perplexity", runEval},
 		{"bench", "time gograd against plain-Go loops, numpy and PyTorch (GFLOP/s, GB/s, ratios)", runBench},
 		{"version", "print the gograd and Go versions", runVersion},
 		{"help", "print this help, or a command's flags (gograd help bench)", runHelp},

@@ -131,11 +131,7 @@ func runRun(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	name := *mf.model
-	if name == "" {
-		name = models.DefaultModel
-	}
-	fmt.Fprintf(c.stderr, "\nmodel: %s, %s, %s, loaded in %s, seed %d\n", name, m.Describe(), dev, roundDur(loadTime), *seed)
+	fmt.Fprintf(c.stderr, "\nmodel: %s, %s, %s, loaded in %s, seed %d\n", modelName(*mf.model), m.Describe(), dev, roundDur(loadTime), *seed)
 	fmt.Fprintf(c.stderr, "prompt: %d tokens in %s (%.1f tok/s)\n", st.PromptTokens, roundDur(st.PromptTime), st.PromptRate())
 	msPerTok := 0.0
 	if st.Steps > 0 {
@@ -146,6 +142,14 @@ func runRun(c *cli, args []string) error {
 		fmt.Fprintf(c.stderr, "peak memory: %.1f MiB resident\n", float64(rss)/(1<<20))
 	}
 	return nil
+}
+
+// modelName is the --model flag, or the embedded model's name.
+func modelName(flag string) string {
+	if flag == "" {
+		return models.DefaultModel
+	}
+	return flag
 }
 
 // peakRSS is the process's peak resident set size in bytes.
