@@ -109,7 +109,9 @@ func LoadSafetensors(dir string) (*Llama, error) {
 	return m, nil
 }
 
-func hasSuffix(s, suffix string) bool { return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix }
+func hasSuffix(s, suffix string) bool {
+	return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix
+}
 
 // unrotateHalf reorders the rows of a query or key projection [heads*hd,
 // dim] from rotate-half RoPE (pair i of a head is rows i and hd/2+i) to
