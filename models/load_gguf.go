@@ -5,12 +5,14 @@ import (
 	"fmt"
 
 	g "github.com/gograd/gograd"
+	"github.com/gograd/gograd/internal/mmap"
 	"github.com/gograd/gograd/nn/gguf"
 )
 
 // LoadGGUF loads a LLaMA-architecture GGUF file: float tensors stay in the
 // file's memory mapping, quantized ones are repacked into planes (the same
-// bits, a flat layout) that the kernels dequantise as they read.
+// bits, a flat layout) that the kernels dequantise as they read, and their
+// pages of the mapping are released, so the process holds the model once.
 func LoadGGUF(path string) (*Llama, *gguf.File, error) {
 	f, err := gguf.Open(path)
 	if err != nil {
@@ -159,5 +161,6 @@ func ggufWeight(t *gguf.Tensor) (*Weight, error) {
 	if err != nil {
 		return nil, err
 	}
+	mmap.Release(t.Data) // the planes are a copy: the file's pages can go
 	return QuantWeight(p)
 }

@@ -16,3 +16,6 @@ func File(f *os.File, size int) (data []byte, keep any, err error) {
 	}
 	return data, nil, nil
 }
+
+// Release does nothing where File reads into memory.
+func Release(b []byte) {}

@@ -33,3 +33,21 @@ func TestOpen(t *testing.T) {
 		t.Error("Open of a missing file: no error")
 	}
 }
+
+func TestRelease(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	want := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KiB
+	if err := os.WriteFile(path, want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, keep, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Release(b[100:50000])
+	Release(nil)
+	if !bytes.Equal(b, want) { // released pages read the file again
+		t.Error("bytes changed after Release")
+	}
+	_ = keep
+}

@@ -5,6 +5,7 @@ package mmap
 import (
 	"os"
 	"runtime"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,4 +29,22 @@ func File(f *os.File, size int) (data []byte, keep any, err error) {
 	m := &mapping{data: data}
 	runtime.AddCleanup(m, func(b []byte) { _ = unix.Munmap(b) }, data)
 	return data, m, nil
+}
+
+// Release tells the system that the mapped bytes b will not be read again
+// (their contents were copied elsewhere): the pages inside b leave the
+// process's resident memory. Reading b afterwards reads the file again.
+// Bytes not from File are left alone.
+func Release(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	page := uintptr(unix.Getpagesize())
+	start := uintptr(unsafe.Pointer(&b[0]))
+	end := start + uintptr(len(b))
+	lo, hi := (start+page-1)&^(page-1), end&^(page-1) // whole pages inside b only
+	if hi <= lo {
+		return
+	}
+	_ = unix.Madvise(unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(&b[0]), lo-start)), hi-lo), unix.MADV_DONTNEED)
 }
