@@ -330,3 +330,21 @@ func TestShiftsByWidthOrMore(t *testing.T) {
 		}
 	})
 }
+
+// TestBroadcastTranscendentalRealized: the SiLU-gated input of a
+// matrix-vector product (a LLaMA feed-forward block) is computed once into
+// its own kernel, not once per output row inside the product; a per-row
+// statistic broadcast along a row (layernorm's scale) stays fused.
+func TestBroadcastTranscendentalRealized(t *testing.T) {
+	gate, up := g.Rand(1, 256).Realize(), g.Rand(1, 256).Realize()
+	w := g.Rand(64, 256).Realize()
+	n := countKernels(func() { gate.Silu().Mul(up).Matmul(w.T()).Realize() })
+	if n != 2 {
+		t.Errorf("silu(gate)*up @ W.T: %d kernels, want 2 (the gated input, the product)", n)
+	}
+	x := g.Rand(8, 256).Realize()
+	n = countKernels(func() { x.Sub(x.Mean(1, g.KeepDim)).Mul(x.Var(1, g.KeepDim).Add(1e-5).Rsqrt()).Realize() })
+	if n > 3 {
+		t.Errorf("layernorm: %d kernels, want at most 3", n)
+	}
+}

@@ -831,7 +831,9 @@ func TestNNKernelCounts(t *testing.T) {
 		{"BatchNorm", x.BatchNorm(mean, vr, mean, mean, 1e-5).Relu(), 1},
 		{"GroupNorm", x.GroupNorm(3, mean, mean, 1e-5), 3},
 		{"Embedding", ids.Embedding(emb), 1},
-		{"ScaledDotProductAttention", q.ScaledDotProductAttention(k, v, nil, true), 4},
+		// scores, max, sum, the probabilities (computed once, not once per
+		// output feature of probs @ v), and probs @ v
+		{"ScaledDotProductAttention", q.ScaledDotProductAttention(k, v, nil, true), 5},
 		{"Interpolate nearest x2", x.Interpolate([]int{32, 32}, "nearest", false).Add(1), 1},
 		{"Interpolate bilinear", x.Interpolate([]int{20, 30}, "bilinear", true), 2},
 		{"Dropout", x.Dropout(0.5), 1},

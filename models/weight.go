@@ -2,6 +2,7 @@ package models
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	g "github.com/gograd/gograd"
@@ -92,44 +93,92 @@ func (w *Weight) Rows(start *g.Tensor, n int) *g.Tensor {
 	return w.q.dequant(w.q.q.ShrinkAt(0, start, n), high, w.q.scale.ShrinkAt(0, start, n), min, n, w.In)
 }
 
-// Apply is x @ W.T: x of shape [..., In] gives [..., Out], in float32.
+// Apply is x @ W.T: x of shape [..., In] gives [..., Out], in float32. A
+// quantized weight is read in its groups' own shape, so that its scales'
+// indices stay affine in the kernel's loops (and its loads vectorize); a
+// 4-bit one as its two nibbles' halves of each group, so that each byte is
+// loaded once and shifted by a constant.
 func (w *Weight) Apply(x *g.Tensor) *g.Tensor {
 	if x.Dim(-1) != w.In {
 		panic(fmt.Sprintf("models: Weight.Apply: input %v for a weight of %d x %d", x.Shape(), w.Out, w.In))
 	}
-	return x.Cast(g.Float32).Matmul(w.Dense().T())
+	x = x.Cast(g.Float32)
+	if w.f != nil {
+		return x.Matmul(w.f.T())
+	}
+	lead := x.Shape()[:x.Ndim()-1]
+	groups := w.In / w.q.group
+	shape := func(inner ...int) []int { return append(append(slices.Clone(lead), 1, groups), inner...) }
+	last2 := []int{len(lead) + 1, len(lead) + 2}
+	if w.q.bits == 8 {
+		return x.Reshape(shape(w.q.group)...).Mul(w.q.int8s(w.q.q, w.q.scale, w.q.min, w.Out, w.In)).Sum(last2)
+	}
+	lo, hi := w.q.nibbles(w.q.q, w.q.high, w.q.scale, w.q.min, w.Out, w.In)
+	xs := x.Reshape(shape(2, 16)...)
+	bounds := make([][2]int, len(xs.Shape()))
+	for i, n := range xs.Shape() {
+		bounds[i] = [2]int{0, n}
+	}
+	half := func(h int) *g.Tensor {
+		b := slices.Clone(bounds)
+		b[len(b)-2] = [2]int{h, h + 1}
+		return xs.Shrink(b).Reshape(shape(16)...)
+	}
+	return half(0).Mul(lo).Add(half(1).Mul(hi)).Sum(last2)
 }
 
 // dequant is the lazy float32 [rows, cols] of quantized planes.
 func (p *planes) dequant(q, high, scale, min *g.Tensor, rows, cols int) *g.Tensor {
-	groups := cols / p.group
-	var v *g.Tensor // the quantized values, [rows, groups, group]
-	switch p.bits {
-	case 8:
-		v = q.Cast(g.Float32).Reshape(rows, groups, p.group)
-	default: // byte i of a group of 32 holds element i (low nibble) and 16+i (high)
-		nibbles, bits := shifts(q.Device())
-		nib := q.Reshape(rows, groups, 1, 16).Expand(rows, groups, 2, 16).Shr(nibbles).BitAnd(uint8(15))
-		if p.bits == 5 { // bit i of a group's little-endian uint32 is element i's fifth bit
-			hi := high.Reshape(rows, groups, 4, 1).Expand(rows, groups, 4, 8).Shr(bits).BitAnd(uint8(1)).Shl(uint8(4))
-			nib = nib.Reshape(rows, groups, 32).BitOr(hi.Reshape(rows, groups, 32))
-		}
-		v = nib.Reshape(rows, groups, 32).Cast(g.Float32)
+	if p.bits == 8 {
+		return p.int8s(q, scale, min, rows, cols).Reshape(rows, cols)
 	}
+	lo, hi := p.nibbles(q, high, scale, min, rows, cols)
+	groups := cols / 32
+	return g.Cat(2, lo.Reshape(rows, groups, 1, 16), hi.Reshape(rows, groups, 1, 16)).Reshape(rows, cols)
+}
+
+// int8s are the lazy float32 values of 8-bit planes, [rows, groups, group].
+func (p *planes) int8s(q, scale, min *g.Tensor, rows, cols int) *g.Tensor {
+	groups := cols / p.group
+	return p.scaled(q.Cast(g.Float32).Reshape(rows, groups, p.group), scale, min)
+}
+
+// nibbles are the lazy float32 values of 4- and 5-bit planes, each
+// [rows, groups, 16]: elements i and 16+i of a group of 32, which byte i
+// holds in its low and high nibble (and, for 5 bits, bits i and 16+i of
+// the group's high-bit word).
+func (p *planes) nibbles(q, high, scale, min *g.Tensor, rows, cols int) (lo, hi *g.Tensor) {
+	groups := cols / 32
+	b := q.Reshape(rows, groups, 16)
+	lo, hi = b.BitAnd(uint8(15)), b.Shr(uint8(4))
+	if p.bits == 5 {
+		_, bits := shifts(q.Device())
+		h := high.Reshape(rows, groups, 4, 1).Expand(rows, groups, 4, 8).Shr(bits).BitAnd(uint8(1)).Shl(uint8(4)).Reshape(rows, groups, 32)
+		lo = lo.BitOr(h.Shrink([][2]int{{0, rows}, {0, groups}, {0, 16}}))
+		hi = hi.BitOr(h.Shrink([][2]int{{0, rows}, {0, groups}, {16, 32}}))
+	}
+	return p.scaled(lo.Cast(g.Float32), scale, min), p.scaled(hi.Cast(g.Float32), scale, min)
+}
+
+// scaled applies the offset, the groups' scales and minimums to values
+// [rows, groups, n].
+func (p *planes) scaled(v, scale, min *g.Tensor) *g.Tensor {
+	rows, groups, n := v.Dim(0), v.Dim(1), v.Dim(2)
 	if p.offset != 0 {
 		v = v.Sub(float32(p.offset))
 	}
-	v = v.Mul(scale.Cast(g.Float32).Reshape(rows, groups, 1))
+	v = v.Mul(scale.Cast(g.Float32).Reshape(rows, groups, 1).Expand(rows, groups, n))
 	if min != nil {
-		v = v.Add(min.Cast(g.Float32).Reshape(rows, groups, 1))
+		v = v.Add(min.Cast(g.Float32).Reshape(rows, groups, 1).Expand(rows, groups, n))
 	}
-	return v.Reshape(rows, cols)
+	return v
 }
 
 var shiftTables sync.Map // device -> [2]*g.Tensor
 
 // shifts returns, on dev, the shifts that pick a byte's two nibbles and its
-// eight bits, shaped to broadcast along the planes.
+// eight bits, shaped to broadcast along [rows, groups, 2, 16] and
+// [rows, groups, 4, 8].
 func shifts(dev string) (nibbles, bits *g.Tensor) {
 	if t, ok := shiftTables.Load(dev); ok {
 		p := t.([2]*g.Tensor)

@@ -417,7 +417,32 @@ func (r *cRenderer) vectorExpr(u *uop.UOp) string {
 		op := map[uop.Op]string{uop.AND: "&", uop.OR: "|", uop.XOR: "^"}[u.Op]
 		return fmt.Sprintf("(%s %s %s)", s[0], op, s[1])
 	case u.Op == uop.CAST && castNative(u.Src[0].DType.Scalar(), elem):
+		from := u.Src[0].DType.Scalar()
+		if from.IsInt() && elem.IsFloat() && from.Size() < elem.Size() {
+			// Widen to the float's size first: GCC converts narrow
+			// integers to floats lane by lane, same-size ones in one
+			// instruction.
+			wide := dtype.Int32
+			if elem.Size() == 8 {
+				wide = dtype.Int64
+			}
+			// (Listing the lanes: GCC 12 turns that into one widening
+			// instruction inside loops, where it scalarizes a
+			// __builtin_convertvector between sizes.)
+			ls := make([]string, n)
+			for l := range n {
+				ls[l] = fmt.Sprintf("%s[%d]", s[0], l)
+			}
+			return fmt.Sprintf("__builtin_convertvector(((%s){%s}), %s)", r.cType(wide.Vec(n)), strings.Join(ls, ", "), t)
+		}
 		return fmt.Sprintf("__builtin_convertvector(%s, %s)", s[0], t)
+	case (u.Op == uop.SHR || u.Op == uop.SHL) && !elem.IsFloat() && elem != dtype.Bool:
+		// A constant count inside the width has C's meaning (for SHR of a
+		// signed value, an arithmetic shift, as GCC does).
+		if c, ok := uniformConst(u.Src[1]); ok && c >= 0 && c < int64(8*elem.Size()) {
+			op := map[uop.Op]string{uop.SHR: ">>", uop.SHL: "<<"}[u.Op]
+			return fmt.Sprintf("(%s %s %d)", s[0], op, c)
+		}
 	case (u.Op == uop.EXP2 || u.Op == uop.LOG2) && elem == dtype.Float32:
 		r.vecMath(n)
 		return fmt.Sprintf("%s_v%d(%s)", map[uop.Op]string{uop.EXP2: "exp2", uop.LOG2: "log2"}[u.Op], n, s[0])
@@ -431,6 +456,24 @@ func (r *cRenderer) vectorExpr(u *uop.UOp) string {
 		lanes[l] = cRoundHalf(u, r.cExpr(u, ls))
 	}
 	return fmt.Sprintf("((%s){%s})", t, strings.Join(lanes, ", "))
+}
+
+// uniformConst returns the value of a constant, or of a vector of one
+// constant in every lane.
+func uniformConst(u *uop.UOp) (int64, bool) {
+	switch u.Op {
+	case uop.CONST:
+		return uop.ConstInt(u), true
+	case uop.VECTORIZE:
+		c, ok := uniformConst(u.Src[0])
+		for _, x := range u.Src[1:] {
+			if x != u.Src[0] {
+				return 0, false
+			}
+		}
+		return c, ok
+	}
+	return 0, false
 }
 
 // castNative reports whether a conversion has C's semantics, so that

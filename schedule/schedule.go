@@ -193,6 +193,64 @@ func (g *graph) contains(u *uop.UOp, pred func(*uop.UOp) bool, memo map[*uop.UOp
 	return res
 }
 
+// repeatedInReduce reports whether the broadcast n feeds, through
+// elementwise ops, a reduce that keeps the axes n broadcasts along: the
+// reduce's loop then runs inside them, and n's source is computed again
+// for each of their indices (the input of a matrix-vector product, once
+// per output row). Other broadcasts of a value that does not change along
+// the inner loops are hoisted out of them by the linearizer.
+func (g *graph) repeatedInReduce(n *uop.UOp) bool {
+	var expanded []int
+	for i, d := range n.Shape() {
+		if d != n.Src[0].Shape()[i] {
+			expanded = append(expanded, i)
+		}
+	}
+	seen := map[*uop.UOp]bool{}
+	var walk func(u *uop.UOp) bool
+	walk = func(u *uop.UOp) bool {
+		for _, c := range g.children[u] {
+			if seen[c] || g.realize[c] && c.Op != uop.REDUCE_AXIS {
+				continue
+			}
+			seen[c] = true
+			switch {
+			case c.Op == uop.REDUCE_AXIS:
+				axes := c.Arg.(uop.ReduceArg).Axes
+				if !slices.ContainsFunc(expanded, func(a int) bool { return slices.Contains(axes, a) }) {
+					return true
+				}
+			case (c.Op.IsALU() || c.Op == uop.CAST || c.Op == uop.BITCAST) && slices.Equal(c.Shape(), n.Shape()):
+				if walk(c) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(n)
+}
+
+// expensive reports a transcendental op (or a division) in u's in-kernel
+// subgraph applied to n elements, not to a value broadcast below (which the
+// linearizer hoists out of the loops).
+func (g *graph) expensive(u *uop.UOp, n int, seen map[*uop.UOp]bool) bool {
+	if seen[u] || g.leaf(u) || u.Op == uop.EXPAND || u.Op == uop.REDUCE_AXIS || u.Numel() != n {
+		return false
+	}
+	seen[u] = true
+	switch u.Op {
+	case uop.EXP2, uop.LOG2, uop.SIN, uop.SQRT, uop.RECIP, uop.IDIV:
+		return true
+	}
+	for _, s := range u.Src {
+		if g.expensive(s, n, seen) {
+			return true
+		}
+	}
+	return false
+}
+
 func isReduce(u *uop.UOp) bool { return u.Op == uop.REDUCE_AXIS }
 
 // zeroUnsafe reports ops that do not map all-zero inputs to zero, which a
@@ -291,6 +349,14 @@ func (g *graph) addRealize() bool {
 				for _, r := range g.topReduces(s) {
 					g.realize[r] = true
 				}
+				return true
+			}
+			// A broadcast repeats its source's computation for every copy:
+			// a transcendental per element (the SiLU of a feed-forward
+			// block read by a matrix-vector product, once per output row)
+			// is computed once into a buffer instead.
+			if n.Op == uop.EXPAND && s.Numel() > 1 && n.Numel() >= 4*s.Numel() && g.repeatedInReduce(n) && g.expensive(s, s.Numel(), map[*uop.UOp]bool{}) {
+				g.realize[s] = true
 				return true
 			}
 			// A pad is pushed down to the loads; it must not cross an op

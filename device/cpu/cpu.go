@@ -164,6 +164,16 @@ func (e *CompileError) Error() string {
 
 type cpuRuntime struct {
 	cc *compiler
+
+	poolOnce sync.Once
+	workers  *pool
+}
+
+// pool returns the runtime's worker threads (GOMAXPROCS-1 of them, besides
+// the caller), started on first use.
+func (r *cpuRuntime) pool() *pool {
+	r.poolOnce.Do(func() { r.workers = newPool(max(runtime.GOMAXPROCS(0)-1, 1)) })
+	return r.workers
 }
 
 // mem is a CPU allocation: Go memory, or an anonymous mapping for large ones.
@@ -253,16 +263,9 @@ func (p *program) Run(bufs []device.Mem, vars []int64) error {
 	if workers <= 1 {
 		call(0, max(p.k.Split, 1))
 	} else {
-		var wg sync.WaitGroup
-		for w := range workers {
-			lo, hi := p.k.Split*w/workers, p.k.Split*(w+1)/workers
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				call(lo, hi)
-			}()
-		}
-		wg.Wait()
+		p.rt.pool().run(workers, func(w int) {
+			call(p.k.Split*w/workers, p.k.Split*(w+1)/workers)
+		})
 	}
 	runtime.KeepAlive(bufs)
 	runtime.KeepAlive(ptrs)
