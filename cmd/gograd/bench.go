@@ -143,7 +143,10 @@ func (b *autoBool) or(def bool) bool {
 }
 
 func runBench(c *cli, args []string) error {
-	fs := c.newFlags("bench", "[flags]")
+	if len(args) > 0 && args[0] == "llm" {
+		return runBenchLLM(c, args[1:])
+	}
+	fs := c.newFlags("bench", "[flags] (or: gograd bench llm [flags], a model's prompt and decode speed)")
 	dev := fs.String("device", "", "device to run on, like CPU, GO or GO:1 (default: DEV, else the best available)")
 	asJSON := fs.Bool("json", false, "print the machine and the rows as JSON instead of a table")
 	runs := fs.Int("runs", 5, "timed rounds per row; the median is reported")

@@ -15,7 +15,7 @@ func runEval(c *cli, args []string) error {
 	mf := addModelFlags(fs)
 	file := fs.String("file", "", "text file to score (required)")
 	window := fs.Int("ctx", 0, "tokens per window, BOS included (default: the model's context, at most 512)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
 	if *file == "" || fs.NArg() > 0 {

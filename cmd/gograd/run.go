@@ -71,7 +71,7 @@ func runRun(c *cli, args []string) error {
 	repeat := fs.Float64("repeat-penalty", 1.0, "penalise the last 64 tokens by this factor (1: none)")
 	seed := fs.Int64("seed", -1, "random seed (-1: from the clock)")
 	ctx := fs.Int("ctx", 0, "the longest sequence to hold (default: prompt + max tokens, at most the model's context)")
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	prompt := strings.Join(fs.Args(), " ")

@@ -106,3 +106,20 @@ func TestEvalPerplexity(t *testing.T) {
 		t.Errorf("eval nosuch: exit %d, want 2", code)
 	}
 }
+
+func TestBenchLLM(t *testing.T) {
+	code, out, errs := runCLI(t, "bench", "llm", "--prompt", "8", "--gen", "8", "--runs", "1", "--json")
+	if code != 0 {
+		t.Fatalf("bench llm: exit %d: %s", code, errs)
+	}
+	var res []llmResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("bench llm --json printed %q: %v", out, err)
+	}
+	if len(res) != 2 || res[0].Test != "pp8" || res[1].Test != "tg8" || !(res[0].TokPerS > 0) || !(res[1].TokPerS > 0) {
+		t.Errorf("bench llm results %+v", res)
+	}
+	if code, _, _ := runCLI(t, "bench", "llm", "--runs", "0"); code != 2 {
+		t.Errorf("bench llm --runs 0: exit %d, want 2", code)
+	}
+}

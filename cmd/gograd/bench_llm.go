@@ -1,0 +1,112 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"time"
+
+)
+
+// llmResult is one "gograd bench llm" measurement.
+type llmResult struct {
+	Test     string  `json:"test"` // pp64, tg64
+	Tokens   int     `json:"tokens"`
+	Median   float64 `json:"median_s"`
+	TokPerS  float64 `json:"tok_per_s"`
+	MsPerTok float64 `json:"ms_per_token"`
+}
+
+// runBenchLLM times a model as llama-bench does: a prompt of --prompt
+// random tokens in one pass (pp), and --gen tokens generated one step at a
+// time from an empty cache (tg), each the median of --runs rounds after a
+// warm-up round (which compiles and captures).
+func runBenchLLM(c *cli, args []string) error {
+	fs := c.newFlags("bench llm", "[flags]")
+	mf := addModelFlags(fs)
+	prompt := fs.Int("prompt", 64, "prompt tokens for the pp test (0: skip it)")
+	gen := fs.Int("gen", 64, "tokens for the tg test (0: skip it)")
+	runs := fs.Int("runs", 3, "timed rounds per test; the median is reported")
+	threads := fs.Int("threads", 0, "GOMAXPROCS (default: all cores)")
+	asJSON := fs.Bool("json", false, "print the results as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 || *runs < 1 || *prompt < 0 || *gen < 0 {
+		fmt.Fprintln(c.stderr, "gograd bench llm: takes no arguments; --runs must be positive, --prompt and --gen not negative")
+		return errUsage
+	}
+	if *threads > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(*threads))
+	}
+	m, _, dev, err := mf.load()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stderr, "gograd bench llm: %s, %s, %s, %d threads\n", modelName(*mf.model), m.Describe(), dev, runtime.GOMAXPROCS(0))
+	rng := rand.New(rand.NewPCG(1, 2))
+	tokens := func(n int) []int {
+		t := make([]int, n)
+		for i := range t {
+			t[i] = rng.IntN(m.Config.Vocab)
+		}
+		return t
+	}
+	var results []llmResult
+	timeIt := func(test string, n int, round func() error) error {
+		var ts []float64
+		for r := range *runs + 1 {
+			start := time.Now()
+			if err := round(); err != nil {
+				return err
+			}
+			if r > 0 { // round 0 compiles and captures
+				ts = append(ts, time.Since(start).Seconds())
+			}
+		}
+		slices.Sort(ts)
+		med := ts[len(ts)/2]
+		results = append(results, llmResult{test, n, med, float64(n) / med, med * 1000 / float64(n)})
+		return nil
+	}
+	if *prompt > 0 {
+		toks := tokens(*prompt)
+		s := m.NewSession(*prompt)
+		if err := timeIt(fmt.Sprintf("pp%d", *prompt), *prompt, func() error {
+			s.Reset()
+			_, err := s.Prefill(toks)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	if *gen > 0 {
+		toks := tokens(*gen)
+		s := m.NewSession(*gen)
+		if err := timeIt(fmt.Sprintf("tg%d", *gen), *gen, func() error {
+			s.Reset()
+			for _, t := range toks {
+				l, err := s.Step(t)
+				if err != nil {
+					return err
+				}
+				_ = l.Float32s() // the logits reach the host, as sampling needs
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(results)
+	}
+	fmt.Fprintf(c.stdout, "%-8s %8s %12s %12s\n", "test", "tokens", "tok/s", "ms/token")
+	for _, r := range results {
+		fmt.Fprintf(c.stdout, "%-8s %8d %12.2f %12.3f\n", r.Test, r.Tokens, r.TokPerS, r.MsPerTok)
+	}
+	return nil
+}
