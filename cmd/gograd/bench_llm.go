@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"slices"
 	"time"
-
 )
 
 // llmResult is one "gograd bench llm" measurement.
