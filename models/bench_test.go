@@ -7,7 +7,7 @@ import (
 // BenchmarkDecodeStories260K times one decoding step of the embedded
 // stories260K (a JIT replay of about 90 small kernels).
 func BenchmarkDecodeStories260K(b *testing.B) {
-	m, _, err := Open("", "")
+	m, _, err := Open("", OpenOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

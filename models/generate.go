@@ -10,9 +10,18 @@ type GenerateStats struct {
 	PromptTokens int
 	PromptTime   time.Duration // the batched prompt pass, including its first compile
 	Tokens       int           // tokens generated
-	Steps        int           // decoding steps run (the first token comes from the prompt pass)
-	DecodeTime   time.Duration // the decoding steps and their sampling
+	// WarmupSteps are the first decoding steps, which compile the step's
+	// kernels (unless cached) and capture them for the JIT, and
+	// WarmupTime their time.
+	WarmupSteps int
+	WarmupTime  time.Duration
+	Steps       int           // decoding steps after the warm-up (the first token comes from the prompt pass)
+	DecodeTime  time.Duration // those steps and their sampling
 }
+
+// warmupSteps is how many steps the JIT needs before it replays: one runs
+// normally, one is captured.
+const warmupSteps = 2
 
 // PromptRate and DecodeRate are tokens per second (0 when nothing ran).
 func (st GenerateStats) PromptRate() float64 { return rate(st.PromptTokens, st.PromptTime) }
@@ -78,9 +87,21 @@ func (s *Session) Generate(prompt []int, o GenerateOptions) ([]int, GenerateStat
 		if logits, err = s.Step(tok); err != nil {
 			return out, st, err
 		}
+		if st.WarmupSteps < warmupSteps {
+			st.WarmupSteps++
+			if st.WarmupSteps == warmupSteps {
+				st.WarmupTime = time.Since(start)
+				start = time.Now()
+			}
+			continue
+		}
 		st.Steps++
 	}
 	st.Tokens = len(out)
-	st.DecodeTime = time.Since(start)
+	if st.WarmupSteps < warmupSteps {
+		st.WarmupTime = time.Since(start)
+	} else {
+		st.DecodeTime = time.Since(start)
+	}
 	return out, st, nil
 }

@@ -282,7 +282,8 @@ func (s *Session) forward(x *g.Tensor, a at) *g.Tensor {
 		q := rope(l.Q.Apply(h).Reshape(T, c.Heads, c.HeadDim), cos, sin)
 		k := rope(l.K.Apply(h).Reshape(T, c.KVHeads, c.HeadDim), cos, sin)
 		v := l.V.Apply(h).Reshape(T, c.KVHeads, c.HeadDim)
-		g.Realize(a.window(s.k[i]).Assign(k), a.window(s.v[i]).Assign(v))
+		// One schedule for the three projections, which share the norm.
+		g.Realize(q, a.window(s.k[i]).Assign(k), a.window(s.v[i]).Assign(v))
 
 		ks := s.k[i].Shrink([][2]int{{0, keys}, {0, c.KVHeads}, {0, c.HeadDim}})
 		vs := s.v[i].Shrink([][2]int{{0, keys}, {0, c.KVHeads}, {0, c.HeadDim}})
@@ -339,8 +340,9 @@ func ropeTables(c LlamaConfig, n int) (cos, sin *g.Tensor) {
 
 // Quantize converts every float weight matrix of the model (the
 // embedding and output included; the norms stay float) to 8 or 4 bits, in
-// place; see Weight.Quantize.
-func (m *Llama) Quantize(bits int) error {
+// place; see Weight.Quantize. progress, when not nil, is called with the
+// matrices done and their number.
+func (m *Llama) Quantize(bits int, progress func(done, total int64)) error {
 	done := map[*Weight]*Weight{}
 	q := func(w **Weight) error {
 		if nw, ok := done[*w]; ok {
@@ -359,9 +361,12 @@ func (m *Llama) Quantize(bits int) error {
 		l := &m.Layers[i]
 		ws = append(ws, &l.Q, &l.K, &l.V, &l.O, &l.Gate, &l.Up, &l.Down)
 	}
-	for _, w := range ws {
+	for i, w := range ws {
 		if err := q(w); err != nil {
 			return err
+		}
+		if progress != nil {
+			progress(int64(i+1), int64(len(ws)))
 		}
 	}
 	return nil

@@ -18,20 +18,32 @@ func LoadGGUF(path string) (*Llama, *gguf.File, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := LlamaFromGGUF(f)
+	m, err := LlamaFromGGUF(f, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	return m, f, nil
 }
 
-// LlamaFromGGUF builds the model of an open GGUF file.
-func LlamaFromGGUF(f *gguf.File) (*Llama, error) {
+// LlamaFromGGUF builds the model of an open GGUF file, calling progress
+// (when not nil) with the tensor bytes read so far and in all.
+func LlamaFromGGUF(f *gguf.File, progress func(done, total int64)) (*Llama, error) {
 	cfg, err := llamaConfigGGUF(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.Path, err)
 	}
-	tensor := func(name string) (*gguf.Tensor, bool) { return f.Tensor(name) }
+	var done, total int64
+	for _, t := range f.Tensors {
+		total += int64(len(t.Data))
+	}
+	tensor := func(name string) (*gguf.Tensor, bool) {
+		t, ok := f.Tensor(name)
+		if ok && progress != nil {
+			done += int64(len(t.Data))
+			progress(done, total)
+		}
+		return t, ok
+	}
 	m, err := assemble(cfg, source{
 		matrix: func(name string) (*Weight, bool, error) {
 			t, ok := tensor(name)

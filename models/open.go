@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/gograd/gograd/models/tinystories"
+	"github.com/gograd/gograd/nn/gguf"
 	"github.com/gograd/gograd/nn/llama2c"
 	"github.com/gograd/gograd/tokenizer"
 )
@@ -16,12 +17,27 @@ import (
 // DefaultModel names the embedded model Open loads for an empty path.
 const DefaultModel = "stories260K (embedded)"
 
+// OpenOptions configure Open.
+type OpenOptions struct {
+	// Tokenizer is the tokenizer file of a llama2.c checkpoint (its
+	// tokenizer.bin) or of a Hugging Face folder (a GGUF file or
+	// tokenizer.bin with the same vocabulary).
+	Tokenizer string
+	// Progress, when set, is called as a large model loads with the bytes
+	// done and the total.
+	Progress func(done, total int64)
+}
+
 // Open loads a LLaMA-family model and its tokenizer from path:
 //   - "" is the embedded stories260K with its tokenizer (package tinystories);
 //   - a GGUF file carries its own tokenizer;
-//   - a llama2.c checkpoint takes its tokenizer.bin from tokPath, or from
-//     tokenizer.bin beside it.
-func Open(path, tokPath string) (*Llama, *tokenizer.Tokenizer, error) {
+//   - a llama2.c checkpoint takes its tokenizer.bin from o.Tokenizer, or
+//     from tokenizer.bin beside it;
+//   - a Hugging Face folder (config.json, safetensors) takes its
+//     vocabulary from o.Tokenizer (Hugging Face's tokenizer.json is not
+//     read).
+func Open(path string, o OpenOptions) (*Llama, *tokenizer.Tokenizer, error) {
+	tokPath := o.Tokenizer
 	if path == "" {
 		ck, err := llama2c.Parse(DefaultModel, tinystories.Model)
 		if err != nil {
@@ -42,14 +58,29 @@ func Open(path, tokPath string) (*Llama, *tokenizer.Tokenizer, error) {
 		return nil, nil, err
 	}
 	if st.IsDir() {
-		return nil, nil, fmt.Errorf("models: %s is a folder; Hugging Face folders load with OpenSafetensors", path)
+		if tokPath == "" {
+			return nil, nil, fmt.Errorf("models: %s is a Hugging Face folder: give a tokenizer with the same vocabulary (a GGUF file or tokenizer.bin); tokenizer.json is not read", path)
+		}
+		m, err := LoadSafetensors(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		tok, err := openTokenizer(tokPath, m.Config.Vocab)
+		if err != nil {
+			return nil, nil, err
+		}
+		return m, tok, nil
 	}
 	magic, err := readMagic(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	if string(magic) == "GGUF" {
-		m, f, err := LoadGGUF(path)
+		f, err := gguf.Open(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		m, err := LlamaFromGGUF(f, o.Progress)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -69,11 +100,28 @@ func Open(path, tokPath string) (*Llama, *tokenizer.Tokenizer, error) {
 			return nil, nil, fmt.Errorf("models: %s is a llama2.c checkpoint, which has no tokenizer: give its tokenizer.bin (no %s)", path, tokPath)
 		}
 	}
-	tok, err := tokenizer.LoadLlama2c(tokPath, m.Config.Vocab)
+	tok, err := openTokenizer(tokPath, m.Config.Vocab)
 	if err != nil {
 		return nil, nil, err
 	}
 	return m, tok, nil
+}
+
+// openTokenizer reads a tokenizer from a GGUF file or a llama2.c
+// tokenizer.bin.
+func openTokenizer(path string, vocab int) (*tokenizer.Tokenizer, error) {
+	magic, err := readMagic(path)
+	if err != nil {
+		return nil, err
+	}
+	if string(magic) == "GGUF" {
+		f, err := gguf.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		return tokenizer.FromGGUF(f)
+	}
+	return tokenizer.LoadLlama2c(path, vocab)
 }
 
 func readMagic(path string) ([]byte, error) {

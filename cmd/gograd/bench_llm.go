@@ -40,7 +40,7 @@ func runBenchLLM(c *cli, args []string) error {
 	if *threads > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(*threads))
 	}
-	m, _, dev, err := mf.load()
+	m, _, dev, err := mf.load(c)
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,7 @@ func runEval(c *cli, args []string) error {
 		return err
 	}
 	start := time.Now()
-	m, tok, dev, err := mf.load()
+	m, tok, dev, err := mf.load(c)
 	if err != nil {
 		return err
 	}

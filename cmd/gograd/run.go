@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -12,6 +14,8 @@ import (
 	"github.com/gograd/gograd/device"
 	"github.com/gograd/gograd/models"
 	"github.com/gograd/gograd/tokenizer"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 )
 
 // runFlags are the flags of "gograd run" (and what "gograd bench llm" and
@@ -31,8 +35,9 @@ func addModelFlags(fs interface {
 	}
 }
 
-// load selects the device and opens the model the flags name.
-func (f modelFlags) load() (*models.Llama, *tokenizer.Tokenizer, string, error) {
+// load selects the device and opens the model the flags name, with a
+// progress bar on a terminal while a large model loads or converts.
+func (f modelFlags) load(c *cli) (*models.Llama, *tokenizer.Tokenizer, string, error) {
 	dev := *f.device
 	if dev == "" {
 		dev = device.Default()
@@ -42,23 +47,73 @@ func (f modelFlags) load() (*models.Llama, *tokenizer.Tokenizer, string, error) 
 		return nil, nil, "", err
 	}
 	g.SetDefaultDevice(d.Name)
-	m, tok, err := models.Open(*f.model, *f.tokenizer)
+	bar := c.progress("loading", 1<<20, true)
+	m, tok, err := models.Open(*f.model, models.OpenOptions{Tokenizer: *f.tokenizer, Progress: bar.update})
+	bar.finish()
 	if err != nil {
 		return nil, nil, "", err
 	}
+	bits := 0
 	switch *f.quantize {
 	case "":
 	case "int8", "q8_0":
-		err = m.Quantize(8)
+		bits = 8
 	case "int4", "q4_0":
-		err = m.Quantize(4)
+		bits = 4
 	default:
-		err = fmt.Errorf("--quantize %q: want int8 or int4", *f.quantize)
+		return nil, nil, "", fmt.Errorf("--quantize %q: want int8 or int4", *f.quantize)
 	}
-	if err != nil {
-		return nil, nil, "", err
+	if bits > 0 {
+		bar := c.progress("quantizing", 0, false)
+		err = m.Quantize(bits, bar.update)
+		bar.finish()
+		if err != nil {
+			return nil, nil, "", err
+		}
 	}
 	return m, tok, d.Name, nil
+}
+
+// loadBar is a progress bar on the terminal, shown only for work of at
+// least min units (bytes when bytes), nothing when stderr is not a
+// terminal.
+type loadBar struct {
+	w     io.Writer
+	desc  string
+	min   int64
+	bytes bool
+	bar   *progressbar.ProgressBar
+}
+
+func (c *cli) progress(desc string, min int64, bytes bool) *loadBar {
+	b := &loadBar{desc: desc, min: min, bytes: bytes}
+	if f, ok := c.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		b.w = f
+	}
+	return b
+}
+
+func (b *loadBar) update(done, total int64) {
+	if b.w == nil || total < b.min {
+		return
+	}
+	if b.bar == nil {
+		opts := []progressbar.Option{progressbar.OptionSetWriter(b.w), progressbar.OptionSetDescription(b.desc),
+			progressbar.OptionSetWidth(30), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100 * time.Millisecond)}
+		if b.bytes {
+			opts = append(opts, progressbar.OptionShowBytes(true))
+		} else {
+			opts = append(opts, progressbar.OptionShowCount())
+		}
+		b.bar = progressbar.NewOptions64(total, opts...)
+	}
+	_ = b.bar.Set64(done)
+}
+
+func (b *loadBar) finish() {
+	if b.bar != nil {
+		_ = b.bar.Finish()
+	}
 }
 
 func runRun(c *cli, args []string) error {
@@ -79,7 +134,7 @@ func runRun(c *cli, args []string) error {
 		return fmt.Errorf("bad sampling flags: --max-tokens %d --temp %v --top-k %d --top-p %v", *maxTokens, *temp, *topK, *topP)
 	}
 	start := time.Now()
-	m, tok, dev, err := mf.load()
+	m, tok, dev, err := mf.load(c)
 	if err != nil {
 		return err
 	}
@@ -137,7 +192,8 @@ func runRun(c *cli, args []string) error {
 	if st.Steps > 0 {
 		msPerTok = st.DecodeTime.Seconds() * 1000 / float64(st.Steps)
 	}
-	fmt.Fprintf(c.stderr, "decode: %d tokens in %s (%.1f tok/s, %.2f ms/token)\n", st.Steps, roundDur(st.DecodeTime), st.DecodeRate(), msPerTok)
+	fmt.Fprintf(c.stderr, "decode: %d tokens in %s (%.1f tok/s, %.2f ms/token), after %d warm-up steps (compile and JIT capture) in %s\n",
+		st.Steps, roundDur(st.DecodeTime), st.DecodeRate(), msPerTok, st.WarmupSteps, roundDur(st.WarmupTime))
 	if rss, err := peakRSS(); err == nil {
 		fmt.Fprintf(c.stderr, "peak memory: %.1f MiB resident\n", float64(rss)/(1<<20))
 	}

@@ -263,8 +263,11 @@ func (p *program) Run(bufs []device.Mem, vars []int64) error {
 	if workers <= 1 {
 		call(0, max(p.k.Split, 1))
 	} else {
-		p.rt.pool().run(workers, func(w int) {
-			call(p.k.Split*w/workers, p.k.Split*(w+1)/workers)
+		// More parts than threads, claimed as they go: a thread the system
+		// has not scheduled holds up a small part only.
+		parts := min(p.k.Split, 4*workers)
+		p.rt.pool().run(parts, func(w int) {
+			call(p.k.Split*w/parts, p.k.Split*(w+1)/parts)
 		})
 	}
 	runtime.KeepAlive(bufs)

@@ -13,7 +13,9 @@ import (
 // after another, each a few microseconds long when a model decodes a token,
 // so the workers spin on the job counter for a while after each job (a few
 // hundred nanoseconds to start the next one) and sleep only when no work
-// came for spinFor.
+// came for spinFor. A job's parts are claimed, not assigned: the caller
+// takes parts too, so a worker the system has not scheduled delays nothing
+// but the part it is already running.
 type pool struct {
 	n       int // workers besides the caller
 	mu      sync.Mutex
@@ -24,12 +26,24 @@ type pool struct {
 	started bool
 }
 
-// job is one kernel launch split into parts: the caller runs part 0, worker
-// w part w+1.
+// job is one kernel launch split into parts.
 type job struct {
-	parts   int
-	run     func(part int)
-	pending atomic.Int32
+	parts int32
+	run   func(part int)
+	next  atomic.Int32 // the next part to claim
+	done  atomic.Int32 // parts finished
+}
+
+// work claims and runs parts until none are left.
+func (j *job) work() {
+	for {
+		p := j.next.Add(1) - 1
+		if p >= j.parts {
+			return
+		}
+		j.run(int(p))
+		j.done.Add(1)
+	}
 }
 
 // spinFor is how long an idle worker keeps polling before it sleeps.
@@ -43,8 +57,8 @@ func newPool(workers int) *pool {
 	return p
 }
 
-// run calls f(0) .. f(parts-1), parts at most 1+p.n, in parallel, and
-// returns when all have returned. One run at a time.
+// run calls f(0) .. f(parts-1) on the caller and the workers, and returns
+// when all have returned. One run at a time.
 func (p *pool) run(parts int, f func(part int)) {
 	if parts <= 1 {
 		f(0)
@@ -58,11 +72,10 @@ func (p *pool) run(parts int, f func(part int)) {
 			go p.worker(w, p.gen.Load())
 		}
 	}
-	j := &job{parts: parts, run: f}
-	j.pending.Store(int32(parts - 1))
+	j := &job{parts: int32(parts), run: f}
 	p.job.Store(j)
 	p.gen.Add(1)
-	for w := range parts - 1 {
+	for w := range min(p.n, parts-1) {
 		if p.sleep[w].Load() {
 			select {
 			case p.wake[w] <- struct{}{}:
@@ -70,23 +83,21 @@ func (p *pool) run(parts int, f func(part int)) {
 			}
 		}
 	}
-	f(0)
-	for j.pending.Load() > 0 {
+	j.work()
+	for j.done.Load() < j.parts {
 		runtime.Gosched()
 	}
 }
 
-// worker runs parts w+1 of the jobs published after generation seen.
+// worker runs parts of the jobs published after generation seen.
 func (p *pool) worker(w int, seen uint64) {
 	runtime.LockOSThread()
 	idleSince := time.Now()
 	for spins := 0; ; spins++ {
-		g := p.gen.Load()
-		if g != seen {
+		if g := p.gen.Load(); g != seen {
 			seen = g
-			if j := p.job.Load(); j != nil && w+1 < j.parts {
-				j.run(w + 1)
-				j.pending.Add(-1)
+			if j := p.job.Load(); j != nil {
+				j.work()
 			}
 			idleSince, spins = time.Now(), 0
 			continue
