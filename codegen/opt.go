@@ -310,11 +310,23 @@ func (k *Kernel) HandOpts(vecBytes int) []Opt {
 		}
 	}
 	if redOK {
+		// The largest input is the one streamed from memory (a weight
+		// matrix). A few outputs at once along an axis it does not move
+		// along (a prefill's tokens) load each of its vectors once for
+		// several outputs. Outputs along its own rows would only read
+		// several rows at once: interleaved short streams that the
+		// hardware prefetchers follow badly (a matrix-vector product
+		// runs at a third of the bandwidth), for the reuse of the small
+		// operand, which stays in cache anyway.
+		heavy, most := -1, 0
+		for _, i := range loads {
+			if n := weight(i); n > most {
+				heavy, most = i, n
+			}
+		}
 		if w := width(k.Full[lastRed]); try(Opt{Unroll, lastRed, w, true}) {
-			// A few outputs at once: rows along which the vector-loaded
-			// inputs move, each reusing the loads that do not.
-			for a := k.NGlobal - 1; a >= 0; a-- {
-				if k.Full[a]%4 == 0 && try(Opt{Upcast, a, 4, false}) {
+			for a := k.NGlobal - 1; a >= 0 && heavy >= 0; a-- {
+				if s, ok := k.strideOf(heavy, a); ok && s == 0 && k.Full[a]%4 == 0 && try(Opt{Upcast, a, 4, false}) {
 					break
 				}
 			}

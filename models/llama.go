@@ -146,7 +146,7 @@ func (m *Llama) NewSession(maxLen int) *Session {
 	s.rowVar = g.NewVar("row", 0, maxLen-1)
 	s.step = jit.New(func(in ...*g.Tensor) []*g.Tensor {
 		tok, pos := in[0], in[1]
-		x := m.Embed.Rows(tok, 1)
+		x := m.Embed.Rows(tok, 1).Contiguous() // dequantised once, not per row of the first products
 		h := s.forward(x, at{v: pos})
 		return []*g.Tensor{s.logits(h).Reshape(c.Vocab).Realize()}
 	})
@@ -294,7 +294,10 @@ func (s *Session) forward(x *g.Tensor, a at) *g.Tensor {
 		x = x.Add(l.O.Apply(o.Permute(2, 0, 1, 3).Reshape(T, c.Heads*c.HeadDim)))
 
 		h = rmsNorm(x, l.FFNNorm, c.NormEps)
-		x = x.Add(l.Down.Apply(l.Gate.Apply(h).Silu().Mul(l.Up.Apply(h))))
+		// The residual stream is realized once per block (as tinygrad's
+		// LLaMA does): every matrix-vector product of the next block
+		// reads it once per output row.
+		x = x.Add(l.Down.Apply(l.Gate.Apply(h).Silu().Mul(l.Up.Apply(h)))).Contiguous()
 	}
 	return x
 }

@@ -231,24 +231,33 @@ func (g *graph) repeatedInReduce(n *uop.UOp) bool {
 	return walk(n)
 }
 
-// expensive reports a transcendental op (or a division) in u's in-kernel
-// subgraph applied to n elements, not to a value broadcast below (which the
-// linearizer hoists out of the loops).
-func (g *graph) expensive(u *uop.UOp, n int, seen map[*uop.UOp]bool) bool {
-	if seen[u] || g.leaf(u) || u.Op == uop.EXPAND || u.Op == uop.REDUCE_AXIS || u.Numel() != n {
-		return false
-	}
-	seen[u] = true
-	switch u.Op {
-	case uop.EXP2, uop.LOG2, uop.SIN, uop.SQRT, uop.RECIP, uop.IDIV:
-		return true
-	}
-	for _, s := range u.Src {
-		if g.expensive(s, n, seen) {
-			return true
+// expensive reports whether u's in-kernel subgraph holds a transcendental
+// op or a division (or more than 8 other ops): repeated, that costs more
+// than computing it once into a buffer. What is broadcast below a further
+// EXPAND does not count (the linearizer hoists it out of the loops).
+// Cheaper chains stay fused; models realize what they reuse (a
+// transformer's residual stream) with Contiguous, as in tinygrad.
+func (g *graph) expensive(u *uop.UOp) bool {
+	cost := 0
+	seen := map[*uop.UOp]bool{}
+	var walk func(u *uop.UOp)
+	walk = func(u *uop.UOp) {
+		if seen[u] || g.leaf(u) || u.Op == uop.EXPAND || u.Op == uop.REDUCE_AXIS || cost > 8 {
+			return
+		}
+		seen[u] = true
+		switch {
+		case u.Op == uop.EXP2 || u.Op == uop.LOG2 || u.Op == uop.SIN || u.Op == uop.SQRT || u.Op == uop.RECIP || u.Op == uop.IDIV:
+			cost += 8
+		case u.Op.IsALU() || u.Op == uop.CAST:
+			cost++
+		}
+		for _, s := range u.Src {
+			walk(s)
 		}
 	}
-	return false
+	walk(u)
+	return cost >= 8
 }
 
 func isReduce(u *uop.UOp) bool { return u.Op == uop.REDUCE_AXIS }
@@ -355,7 +364,7 @@ func (g *graph) addRealize() bool {
 			// a transcendental per element (the SiLU of a feed-forward
 			// block read by a matrix-vector product, once per output row)
 			// is computed once into a buffer instead.
-			if n.Op == uop.EXPAND && s.Numel() > 1 && n.Numel() >= 4*s.Numel() && g.repeatedInReduce(n) && g.expensive(s, s.Numel(), map[*uop.UOp]bool{}) {
+			if n.Op == uop.EXPAND && s.Numel() > 1 && n.Numel() >= 4*s.Numel() && g.repeatedInReduce(n) && g.expensive(s) {
 				g.realize[s] = true
 				return true
 			}
