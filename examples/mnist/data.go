@@ -105,14 +105,8 @@ func loadEmbedded(images, labels string) (x, y *gograd.Tensor, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if x, err = datasets.MNISTImages(xi); err != nil {
-		return nil, nil, err
-	}
-	if y, err = datasets.MNISTLabels(yi); err != nil {
-		return nil, nil, err
-	}
-	if x.Dim(0) != y.Dim(0) {
-		return nil, nil, fmt.Errorf("%d images in %s but %d labels in %s", x.Dim(0), images, y.Dim(0), labels)
+	if x, y, err = datasets.MNIST(xi, yi); err != nil {
+		return nil, nil, fmt.Errorf("%s, %s: %w", images, labels, err)
 	}
 	return x, y, nil
 }

@@ -32,10 +32,25 @@ func MNISTLabels(x *IDX) (*gograd.Tensor, error) {
 	return gograd.FromSlice(ls), nil
 }
 
+// MNIST turns a pair of IDX files, MNIST-format images and their labels,
+// into the images as float32 (N, 1, H, W) scaled to [0, 1] (28×28 for
+// MNIST) and the labels as int64 (N), on the default device. The two must
+// hold the same number of samples.
+func MNIST(images, labels *IDX) (x, y *gograd.Tensor, err error) {
+	if x, err = MNISTImages(images); err != nil {
+		return nil, nil, err
+	}
+	if y, err = MNISTLabels(labels); err != nil {
+		return nil, nil, err
+	}
+	if n, m := x.Dim(0), y.Dim(0); n != m {
+		return nil, nil, fmt.Errorf("datasets: %d images but %d labels", n, m)
+	}
+	return x, y, nil
+}
+
 // LoadMNIST reads the IDX files of MNIST-format images and labels (gzip or
-// not) and returns the images as float32 (N, 1, H, W) scaled to [0, 1]
-// (28×28 for MNIST) and the labels as int64 (N), on the default device.
-// The two files must hold the same number of samples.
+// not) and returns them as MNIST does; errors name the files.
 func LoadMNIST(imagesPath, labelsPath string) (images, labels *gograd.Tensor, err error) {
 	xi, err := ReadIDXFile(imagesPath)
 	if err != nil {
@@ -45,14 +60,8 @@ func LoadMNIST(imagesPath, labelsPath string) (images, labels *gograd.Tensor, er
 	if err != nil {
 		return nil, nil, err
 	}
-	if images, err = MNISTImages(xi); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", imagesPath, err)
-	}
-	if labels, err = MNISTLabels(xl); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", labelsPath, err)
-	}
-	if xi.Dims[0] != xl.Dims[0] {
-		return nil, nil, fmt.Errorf("datasets: %d images in %s but %d labels in %s", xi.Dims[0], imagesPath, xl.Dims[0], labelsPath)
+	if images, labels, err = MNIST(xi, xl); err != nil {
+		return nil, nil, fmt.Errorf("%s, %s: %w", imagesPath, labelsPath, err)
 	}
 	return images, labels, nil
 }
