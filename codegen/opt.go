@@ -227,7 +227,9 @@ func (k *Kernel) GPUHandOpts(vecBytes int) []Opt {
 // bytes: vectorize the axis the output (or, for a reduction over a
 // contiguous axis, the input) is contiguous along, tile outputs into
 // registers for matmul-like kernels, and order loops so the reused operand
-// stays in cache.
+// stays in cache. A reduction vectorized along a reduce axis also gets a
+// two-axis tile when it reuses its data (a convolution's weight gradient),
+// and one with nothing to vectorize a tile of scalars.
 func (k *Kernel) HandOpts(vecBytes int) []Opt {
 	stores, loads := k.viewRoles()
 	if len(stores) == 0 || k.outSize() == 0 {
@@ -325,14 +327,123 @@ func (k *Kernel) HandOpts(vecBytes int) []Opt {
 			}
 		}
 		if w := width(k.Full[lastRed]); try(Opt{Unroll, lastRed, w, true}) {
+			first := 1
 			for a := k.NGlobal - 1; a >= 0 && heavy >= 0; a-- {
-				if s, ok := k.strideOf(heavy, a); ok && s == 0 && k.Full[a]%4 == 0 && try(Opt{Upcast, a, 4, false}) {
-					break
+				if s, ok := k.strideOf(heavy, a); ok && s == 0 {
+					if amt := tileAmount(k.Full[a], maxTile); amt > 0 && try(Opt{Upcast, a, amt, false}) {
+						first = amt
+						break
+					}
 				}
 			}
+			if heavy >= 0 && k.computeBound(heavy) {
+				k.reuseTile(heavy, loads, maxTile/first, try)
+			}
 		}
+		return opts
+	}
+	if len(opts) == 0 {
+		k.scalarTile(loads, try)
 	}
 	return opts
+}
+
+// maxTile bounds the accumulators of a register tile: the product of its
+// non-vector upcasts (the vectors of AVX-512's 32 registers, less a few for
+// the loaded operands).
+const maxTile = 24
+
+// tileAmount is the upcast of an axis of size n in a register tile: 4 where
+// it divides n, else the largest of 6, 5, 3 and 2 that does and is at most
+// limit (0: none).
+func tileAmount(n, limit int) int {
+	for _, amt := range []int{4, 6, 5, 3, 2} {
+		if amt <= limit && n%amt == 0 {
+			return amt
+		}
+	}
+	return 0
+}
+
+// computeBound reports whether the kernel's loops run over many times the
+// elements of its heaviest load heavy: each is used several times (a
+// convolution's weight gradient), so a tile that reuses loaded values pays,
+// unlike a matrix-vector product, where every weight is used once and only
+// the streaming matters.
+func (k *Kernel) computeBound(heavy int) bool {
+	iters, touched := 1, 1
+	for a := range k.NLoop {
+		iters *= k.Full[a]
+		if s, ok := k.strideOf(heavy, a); !ok || s != 0 {
+			touched *= k.Full[a]
+		}
+	}
+	for a := k.NLoop; a < len(k.Full); a++ { // the upcasts so far
+		iters *= k.Full[a]
+		if s, ok := k.strideOf(heavy, a); !ok || s != 0 {
+			touched *= k.Full[a]
+		}
+	}
+	return iters >= 4*touched
+}
+
+// reuseTile upcasts, in a reduction vectorized along a reduce axis, one more
+// global axis along which the heavy load moves but every other load is
+// broadcast: each of those loads (and what is computed from it) then feeds
+// several accumulators. In a convolution's weight gradient, where the
+// input's windows are heavy, that is the kernel's width: the output
+// gradient's vector is loaded once for the few shifted input vectors.
+// Innermost axes first, where the heavy load's stride is smallest.
+func (k *Kernel) reuseTile(heavy int, loads []int, limit int, try func(Opt) bool) {
+	for a := k.NGlobal - 1; a >= 0; a-- {
+		if s, ok := k.strideOf(heavy, a); !ok || s == 0 {
+			continue
+		}
+		others := false
+		for _, i := range loads {
+			if s, ok := k.strideOf(i, a); i != heavy && ok && s == 0 {
+				others = true
+			} else if i != heavy {
+				others = false
+				break
+			}
+		}
+		if amt := tileAmount(k.Full[a], limit); others && amt > 0 && try(Opt{Upcast, a, amt, false}) {
+			return
+		}
+	}
+}
+
+// scalarTile gives a reduction that has no axis to vectorize (a small
+// convolution, whose rows are too short for a vector) a register tile of
+// scalars: two global axes, each one along which some load is broadcast, so
+// every value loaded feeds the accumulators of the other axis.
+func (k *Kernel) scalarTile(loads []int, try func(Opt) bool) {
+	broadcast := func(a int) []int {
+		var out []int
+		for _, i := range loads {
+			if s, ok := k.strideOf(i, a); ok && s == 0 {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	limit := maxTile
+	var first []int
+	for a := k.NGlobal - 1; a >= 0; a-- {
+		b := broadcast(a)
+		if len(b) == 0 || len(b) == len(loads) || (first != nil && slices.Equal(b, first)) {
+			continue
+		}
+		amt := tileAmount(k.Full[a], limit)
+		if amt == 0 || !try(Opt{Upcast, a, amt, false}) {
+			continue
+		}
+		if first != nil {
+			return
+		}
+		first, limit = b, limit/amt
+	}
 }
 
 // outputTile applies the register tile of a matmul-like kernel: vectors
@@ -390,7 +501,7 @@ func (k *Kernel) outputTile(col int, loads []int, width func(int) int, try func(
 	if !upcast(colLoop, w, true) {
 		return false
 	}
-	for _, more := range []int{4, 2} {
+	for _, more := range []int{4, 2, 5, 3} {
 		if colLoop >= 0 && k.Full[colLoop]%more == 0 && upcast(colLoop, more, false) {
 			break
 		}

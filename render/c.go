@@ -443,6 +443,14 @@ func (r *cRenderer) vectorExpr(u *uop.UOp) string {
 			op := map[uop.Op]string{uop.SHR: ">>", uop.SHL: "<<"}[u.Op]
 			return fmt.Sprintf("(%s %s %d)", s[0], op, c)
 		}
+	case u.Op == uop.WHERE && !dt.IsHalf() && elem != dtype.Bool && (elem.Size() == 4 || elem.Size() == 8):
+		// A select by a mask of whole lanes, where the condition is built
+		// from comparisons of lanes of the same size (ReLU and its
+		// gradient): GCC turns lane-by-lane selects into scalar code.
+		it := r.vecType(map[int]string{4: "int32_t", 8: "int64_t"}[elem.Size()], n, false)
+		if m, ok := r.mask(u.Src[0], elem.Size(), it); ok {
+			return fmt.Sprintf("((%s)(((%s)%s & (%s)%s) | (~(%s)%s & (%s)%s)))", t, it, m, it, s[1], it, m, it, s[2])
+		}
 	case (u.Op == uop.EXP2 || u.Op == uop.LOG2) && elem == dtype.Float32:
 		r.vecMath(n)
 		return fmt.Sprintf("%s_v%d(%s)", map[uop.Op]string{uop.EXP2: "exp2", uop.LOG2: "log2"}[u.Op], n, s[0])
@@ -456,6 +464,55 @@ func (r *cRenderer) vectorExpr(u *uop.UOp) string {
 		lanes[l] = cRoundHalf(u, r.cExpr(u, ls))
 	}
 	return fmt.Sprintf("((%s){%s})", t, strings.Join(lanes, ", "))
+}
+
+// mask renders the bool vector c as a vector it of whole-lane masks (all
+// ones where true) when it is a comparison of lanes of size bytes, a
+// constant, or a logical combination of those; false otherwise.
+func (r *cRenderer) mask(c *uop.UOp, size int, it string) (string, bool) {
+	if c.DType.Scalar() != dtype.Bool || c.DType.Count() < 2 {
+		return "", false
+	}
+	if v, ok := uniformConst(c); ok {
+		if v != 0 {
+			return fmt.Sprintf("(~(%s){0})", it), true
+		}
+		return fmt.Sprintf("((%s){0})", it), true
+	}
+	if len(c.Src) == 0 {
+		return "", false
+	}
+	src := c.Src[0].DType.Scalar()
+	switch c.Op {
+	case uop.CMPLT, uop.CMPNE:
+		if src != dtype.Bool {
+			if src.IsHalf() || src.Size() != size {
+				return "", false
+			}
+			op := map[uop.Op]string{uop.CMPLT: "<", uop.CMPNE: "!="}[c.Op]
+			return fmt.Sprintf("((%s)(%s %s %s))", it, r.name(c.Src[0]), op, r.name(c.Src[1])), true
+		}
+	case uop.OR, uop.AND, uop.XOR:
+	default:
+		return "", false
+	}
+	a, ok := r.mask(c.Src[0], size, it)
+	if !ok {
+		return "", false
+	}
+	b, ok := r.mask(c.Src[1], size, it)
+	if !ok {
+		return "", false
+	}
+	switch c.Op {
+	case uop.CMPLT: // a < b for bools: !a && b
+		return fmt.Sprintf("(~%s & %s)", a, b), true
+	case uop.CMPNE, uop.XOR:
+		return fmt.Sprintf("(%s ^ %s)", a, b), true
+	case uop.OR:
+		return fmt.Sprintf("(%s | %s)", a, b), true
+	}
+	return fmt.Sprintf("(%s & %s)", a, b), true
 }
 
 // uniformConst returns the value of a constant, or of a vector of one
