@@ -282,8 +282,10 @@ func (s *Session) forward(x *g.Tensor, a at) *g.Tensor {
 		q := rope(l.Q.Apply(h).Reshape(T, c.Heads, c.HeadDim), cos, sin)
 		k := rope(l.K.Apply(h).Reshape(T, c.KVHeads, c.HeadDim), cos, sin)
 		v := l.V.Apply(h).Reshape(T, c.KVHeads, c.HeadDim)
-		// One schedule for the three projections, which share the norm.
-		g.Realize(q, a.window(s.k[i]).Assign(k), a.window(s.v[i]).Assign(v))
+		// One schedule for the three projections, which share the norm,
+		// and the residual stream they read: realized here, it is computed
+		// once, not again by every later block's schedule.
+		g.Realize(x, q, a.window(s.k[i]).Assign(k), a.window(s.v[i]).Assign(v))
 
 		ks := s.k[i].Shrink([][2]int{{0, keys}, {0, c.KVHeads}, {0, c.HeadDim}})
 		vs := s.v[i].Shrink([][2]int{{0, keys}, {0, c.KVHeads}, {0, c.HeadDim}})
@@ -294,9 +296,9 @@ func (s *Session) forward(x *g.Tensor, a at) *g.Tensor {
 		x = x.Add(l.O.Apply(o.Permute(2, 0, 1, 3).Reshape(T, c.Heads*c.HeadDim)))
 
 		h = rmsNorm(x, l.FFNNorm, c.NormEps)
-		// The residual stream is realized once per block (as tinygrad's
-		// LLaMA does): every matrix-vector product of the next block
-		// reads it once per output row.
+		// The residual stream is a buffer of its own (as in tinygrad's
+		// LLaMA): every matrix-vector product of the next block reads it
+		// once per output row.
 		x = x.Add(l.Down.Apply(l.Gate.Apply(h).Silu().Mul(l.Up.Apply(h)))).Contiguous()
 	}
 	return x
