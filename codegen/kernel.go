@@ -51,12 +51,13 @@ type Kernel struct {
 
 	storeView map[*uop.UOp]bool // the views of stores
 	loadView  map[*uop.UOp]bool // the views of buffer loads
+	loadSize  map[*uop.UOp]int  // the element size of each load view's load
 	outDType  dtype.DType       // the dtype of the first store
 }
 
 // NewKernel reads the views and reduce of ast.
 func NewKernel(ast *uop.UOp) *Kernel {
-	k := &Kernel{AST: ast, Vector: -1, VecDim: -1, storeView: map[*uop.UOp]bool{}, loadView: map[*uop.UOp]bool{}}
+	k := &Kernel{AST: ast, Vector: -1, VecDim: -1, storeView: map[*uop.UOp]bool{}, loadView: map[*uop.UOp]bool{}, loadSize: map[*uop.UOp]int{}}
 	var reduceAxes []int
 	for _, u := range uop.Toposort(ast) {
 		switch u.Op {
@@ -67,6 +68,7 @@ func NewKernel(ast *uop.UOp) *Kernel {
 			reduceAxes = u.Arg.(uop.ReduceArg).Axes
 		case uop.LOAD:
 			k.loadView[u.Src[1]] = true
+			k.loadSize[u.Src[1]] = u.DType.Size()
 		case uop.STORE:
 			k.storeView[u.Src[1]] = true
 			if k.outDType == dtype.Invalid {

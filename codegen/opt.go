@@ -283,12 +283,18 @@ func (k *Kernel) HandOpts(vecBytes int) []Opt {
 		}
 		return n
 	}
-	redScore, redOK := 0, true
+	// Bytes read in pairs along the reduce axis (a quantized weight and
+	// activation multiplied as int16 pairs, the pairs summed) are
+	// contiguous once the vectorizer turns the pairs into DOT2.
+	redScore, redOK, pairs := 0, true, false
 	for _, i := range loads {
 		s, ok := k.strideOf(i, lastRed)
 		switch {
 		case ok && s == 1:
 			redScore += weight(i)
+		case ok && s == 2 && k.loadSize[k.views[i]] == 1:
+			redScore += weight(i)
+			pairs = true
 		case !ok || s != 0:
 			redOK = false
 		}
@@ -305,7 +311,7 @@ func (k *Kernel) HandOpts(vecBytes int) []Opt {
 			}
 		}
 	}
-	redOK = redOK && redScore > 0 && k.Full[lastRed] >= 16 && width(k.Full[lastRed]) > 0
+	redOK = redOK && redScore > 0 && (k.Full[lastRed] >= 16 || pairs && k.Full[lastRed] >= 8) && width(k.Full[lastRed]) > 0
 	if contiguousOut >= 0 && broadcastAlongOut && (!redOK || outScore >= redScore) {
 		if k.outputTile(contiguousOut, loads, width, try) {
 			return opts

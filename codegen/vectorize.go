@@ -1,6 +1,7 @@
 package codegen
 
 import (
+	"github.com/gograd/gograd/dtype"
 	"github.com/gograd/gograd/uop"
 )
 
@@ -40,6 +41,9 @@ func pushVectorize(v *uop.UOp) *uop.UOp {
 		}
 	}
 	w := len(s)
+	if d := pairDot(s); d != nil {
+		return d
+	}
 	switch {
 	case first.Op == uop.LOAD:
 		idxs := make([]*uop.UOp, w)
@@ -93,4 +97,79 @@ func sameArg(a, b *uop.UOp) bool {
 		return ok && x.Op == y.Op
 	}
 	return a.Arg == b.Arg
+}
+
+// pairDot rewrites a VECTORIZE whose every lane is a sum of two products
+// of integers that fit in 16 bits, a*b + c*d (each factor an int32 CAST of
+// a narrower integer), into DOT2 of the int16 vectors (a0, c0, a1, c1, ...)
+// and (b0, d0, b1, d1, ...): one pmaddwd instead of widening every factor
+// to 32 bits. A quantized matrix-vector product over int8 activations
+// (x86 has no wider integer multiply-add) is made of these. The result is
+// the same integers: no product pair of 16-bit values overflows int32
+// except (-32768)² twice, which wraps the same way in both. Nil when the
+// lanes are not of that form.
+func pairDot(lanes []*uop.UOp) *uop.UOp {
+	w := len(lanes)
+	if w < 2 || lanes[0].Op != uop.ADD || lanes[0].DType != dtype.Int32 {
+		return nil
+	}
+	// narrow returns x's int16 source when x is an int32 CAST of an
+	// integer of at most 16 bits that fits int16.
+	narrow := func(x *uop.UOp) *uop.UOp {
+		if x.Op != uop.CAST || x.DType != dtype.Int32 {
+			return nil
+		}
+		switch src := x.Src[0]; src.DType {
+		case dtype.Int16:
+			return src
+		case dtype.Int8, dtype.Uint8:
+			return src.Cast(dtype.Int16)
+		}
+		return nil
+	}
+	product := func(m *uop.UOp) (a, b *uop.UOp) {
+		if m.Op != uop.MUL {
+			return nil, nil
+		}
+		a, b = narrow(m.Src[0]), narrow(m.Src[1])
+		if a == nil || b == nil {
+			return nil, nil
+		}
+		return a, b
+	}
+	as := make([]*uop.UOp, 0, 2*w)
+	bs := make([]*uop.UOp, 0, 2*w)
+	for _, x := range lanes {
+		if x.Op != uop.ADD || x.DType != dtype.Int32 {
+			return nil
+		}
+		a, b := product(x.Src[0])
+		c, d := product(x.Src[1])
+		if a == nil || c == nil {
+			return nil
+		}
+		// Pair the factors that read the same buffer (the weight with
+		// the weight), so that each side's lanes load consecutively.
+		if firstBuffer(a) != firstBuffer(c) && firstBuffer(a) == firstBuffer(d) {
+			c, d = d, c
+		}
+		as, bs = append(as, a, c), append(bs, b, d)
+	}
+	va := uop.New(uop.VECTORIZE, dtype.Int16.Vec(2*w), as, nil)
+	vb := uop.New(uop.VECTORIZE, dtype.Int16.Vec(2*w), bs, nil)
+	return uop.New(uop.DOT2, dtype.Int32.Vec(w), []*uop.UOp{va, vb}, nil)
+}
+
+// firstBuffer is the buffer of the first load under x, depth first (nil
+// when there is none).
+func firstBuffer(x *uop.UOp) *uop.UOp {
+	if x.Op == uop.LOAD {
+		return x.Src[0]
+	}
+	for _, s := range x.Src {
+		if b := firstBuffer(s); b != nil {
+			return b
+		}
+	}
+	return nil
 }

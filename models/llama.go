@@ -299,7 +299,13 @@ func (s *Session) forward(x *g.Tensor, a at) *g.Tensor {
 		// The residual stream is a buffer of its own (as in tinygrad's
 		// LLaMA): every matrix-vector product of the next block reads it
 		// once per output row.
-		x = x.Add(l.Down.Apply(l.Gate.Apply(h).Silu().Mul(l.Up.Apply(h)))).Contiguous()
+		// The gate and up projections are kernels of their own (one
+		// weight streamed at a time reads memory fastest), and so is the
+		// gated hidden layer: an int8 weight's activation quantizer reads
+		// it twice (the groups' maxima, then the rounding), and a float
+		// one once per output row.
+		gate, up := l.Gate.Apply(h).Contiguous(), l.Up.Apply(h).Contiguous()
+		x = x.Add(l.Down.Apply(gate.Silu().Mul(up).Contiguous())).Contiguous()
 	}
 	return x
 }

@@ -106,6 +106,9 @@ func (w *Weight) Apply(x *g.Tensor) *g.Tensor {
 	if w.f != nil {
 		return x.Matmul(w.f.T())
 	}
+	if w.q.min == nil && w.q.group%2 == 0 {
+		return w.intApply(x)
+	}
 	lead := x.Shape()[:x.Ndim()-1]
 	groups := w.In / w.q.group
 	shape := func(inner ...int) []int { return append(append(slices.Clone(lead), 1, groups), inner...) }
@@ -125,6 +128,97 @@ func (w *Weight) Apply(x *g.Tensor) *g.Tensor {
 		return xs.Shrink(b).Reshape(shape(16)...)
 	}
 	return half(0).Mul(lo).Add(half(1).Mul(hi)).Sum(last2)
+}
+
+// intApply is Apply for planes without minimums, in integers as ggml
+// does it: x is quantized to int8 in the weight's groups (one float scale
+// each, the largest magnitude mapped to 127), each group's integer
+// products are summed in int32 two at a time (the pairs become one
+// multiply-add instruction, DOT2, on the CPU), and only those sums are
+// converted to float and scaled by both groups' scales. The weight is
+// read once, as bytes, with no per-element conversion to float.
+func (w *Weight) intApply(x *g.Tensor) *g.Tensor {
+	lead := slices.Clone(x.Shape()[:x.Ndim()-1])
+	group := w.q.group
+	groups := w.In / group
+	xq, xs := quantizeActs(x, group)
+	shape := func(inner ...int) []int { return append(append(slices.Clone(lead), 1, groups), inner...) }
+	// pairs is v [..., n] as its even and odd elements, [..., n/2] each.
+	pairs := func(v *g.Tensor) (even, odd *g.Tensor) {
+		s := v.Shape()
+		n := s[len(s)-1]
+		v = v.Reshape(append(slices.Clone(s[:len(s)-1]), n/2, 2)...)
+		bounds := make([][2]int, v.Ndim())
+		for i, d := range v.Shape() {
+			bounds[i] = [2]int{0, d}
+		}
+		half := func(h int) *g.Tensor {
+			b := slices.Clone(bounds)
+			b[len(b)-1] = [2]int{h, h + 1}
+			return v.Shrink(b).Reshape(append(slices.Clone(s[:len(s)-1]), n/2)...)
+		}
+		return half(0), half(1)
+	}
+	dot := func(a, b *g.Tensor) *g.Tensor { // sum of products in pairs, int32
+		ae, ao := pairs(a)
+		be, bo := pairs(b)
+		return ae.Cast(g.Int32).Mul(be.Cast(g.Int32)).Add(ao.Cast(g.Int32).Mul(bo.Cast(g.Int32)))
+	}
+	var p *g.Tensor
+	if w.q.bits == 8 {
+		p = dot(w.q.q.Reshape(w.Out, groups, group), xq.Reshape(shape(group)...))
+	} else {
+		lo, hi := w.q.intNibbles(w.q.q, w.q.high, w.Out, w.In)
+		xh := xq.Reshape(shape(2, 16)...)
+		bounds := make([][2]int, xh.Ndim())
+		for i, n := range xh.Shape() {
+			bounds[i] = [2]int{0, n}
+		}
+		half := func(h int) *g.Tensor {
+			b := slices.Clone(bounds)
+			b[len(b)-2] = [2]int{h, h + 1}
+			return xh.Shrink(b).Reshape(shape(16)...)
+		}
+		p = dot(lo, half(0)).Add(dot(hi, half(1)))
+	}
+	last := len(lead) + 2
+	scale := w.q.scale.Cast(g.Float32).Reshape(w.Out, groups, 1).Mul(xs.Reshape(shape(1)...))
+	return p.Cast(g.Float32).Mul(scale).Sum([]int{last - 1, last})
+}
+
+// quantizeActs quantizes x [..., n] to int8 in groups of group along its
+// last axis, as ggml's Q8_0 does activations: xq [..., n/group, group]
+// and the groups' scales xs [..., n/group], x ≈ xq * xs. Both are realized
+// by their own kernels, so a matrix-vector product reads them instead of
+// quantizing x again for every row.
+func quantizeActs(x *g.Tensor, group int) (xq, xs *g.Tensor) {
+	lead := slices.Clone(x.Shape()[:x.Ndim()-1])
+	groups := x.Dim(-1) / group
+	xg := x.Reshape(append(slices.Clone(lead), groups, group)...)
+	amax := xg.Abs().Max(-1, g.KeepDim).Contiguous()
+	inv := amax.Gt(float32(0)).Where(amax.Reciprocal().Mul(float32(127)), float32(0))
+	// Rounded half away from zero, as ggml's roundf: the cast truncates.
+	v := xg.Mul(inv)
+	xq = v.Add(v.Gt(float32(0)).Where(float32(0.5), float32(-0.5))).Cast(g.Int8).Contiguous()
+	xs = amax.Mul(float32(1.0 / 127)).Reshape(append(lead, groups)...)
+	return xq, xs
+}
+
+// intNibbles are the integer values of 4- and 5-bit planes, offset
+// applied, as int8 [rows, groups, 16] each: elements i and 16+i of each
+// group of 32 (see nibbles).
+func (p *planes) intNibbles(q, high *g.Tensor, rows, cols int) (lo, hi *g.Tensor) {
+	groups := cols / 32
+	b := q.Reshape(rows, groups, 16)
+	lo, hi = b.BitAnd(uint8(15)), b.Shr(uint8(4))
+	if p.bits == 5 {
+		_, bits := shifts(q.Device())
+		h := high.Reshape(rows, groups, 4, 1).Expand(rows, groups, 4, 8).Shr(bits).BitAnd(uint8(1)).Shl(uint8(4)).Reshape(rows, groups, 32)
+		lo = lo.BitOr(h.Shrink([][2]int{{0, rows}, {0, groups}, {0, 16}}))
+		hi = hi.BitOr(h.Shrink([][2]int{{0, rows}, {0, groups}, {16, 32}}))
+	}
+	off := int8(p.offset)
+	return lo.Cast(g.Int8).Sub(off), hi.Cast(g.Int8).Sub(off)
 }
 
 // dequant is the lazy float32 [rows, cols] of quantized planes.

@@ -139,6 +139,44 @@ static inline floatx@N@ log2_v@N@(floatx@N@ x) {
 }
 `
 
+// dot2Template is DOT2 on int16 vectors of 2*@N@ lanes: the x86
+// multiply-add of pairs where the target has it at that width, else lane
+// by lane.
+const dot2Template = `#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+static inline int32x@N@ dot2_@N@(int16x@2N@ a, int16x@2N@ b) {
+#if @ISA@
+  return (int32x@N@)@MADD@((@M@)a, (@M@)b);
+#else
+  int32x@N@ r;
+  for (int l = 0; l < @N@; l++) r[l] = (int32_t)a[2*l] * b[2*l] + (int32_t)a[2*l+1] * b[2*l+1];
+  return r;
+#endif
+}
+`
+
+// dot2 declares (once) dot2_N, DOT2 giving n int32 lanes.
+func (r *cRenderer) dot2(n int) {
+	name := "dot2_" + strconv.Itoa(n)
+	if _, ok := r.types[name]; ok {
+		return
+	}
+	r.vecType("int32_t", n, false)
+	r.vecType("int16_t", 2*n, false)
+	isa, madd, m := "0", "", ""
+	switch n {
+	case 16:
+		isa, madd, m = "defined(__AVX512BW__)", "_mm512_madd_epi16", "__m512i"
+	case 8:
+		isa, madd, m = "defined(__AVX2__)", "_mm256_madd_epi16", "__m256i"
+	case 4:
+		isa, madd, m = "defined(__SSE2__)", "_mm_madd_epi16", "__m128i"
+	}
+	r.types[name] = strings.NewReplacer("@2N@", strconv.Itoa(2*n), "@N@", strconv.Itoa(n), "@ISA@", isa, "@MADD@", madd, "@M@", m).Replace(dot2Template)
+	r.typeOrder = append(r.typeOrder, name)
+}
+
 // vecMath declares (once) exp2_vN and log2_vN for float vectors of n lanes.
 func (r *cRenderer) vecMath(n int) {
 	name := "vecmath" + strconv.Itoa(n)
@@ -416,8 +454,21 @@ func (r *cRenderer) vectorExpr(u *uop.UOp) string {
 	case (u.Op == uop.AND || u.Op == uop.OR || u.Op == uop.XOR) && !elem.IsFloat():
 		op := map[uop.Op]string{uop.AND: "&", uop.OR: "|", uop.XOR: "^"}[u.Op]
 		return fmt.Sprintf("(%s %s %s)", s[0], op, s[1])
+	case u.Op == uop.DOT2:
+		r.dot2(n)
+		return fmt.Sprintf("dot2_%d(%s, %s)", n, s[0], s[1])
 	case u.Op == uop.CAST && castNative(u.Src[0].DType.Scalar(), elem):
 		from := u.Src[0].DType.Scalar()
+		if from.IsInt() && elem.IsInt() && from.Size() < elem.Size() {
+			// Widening integers: listed lanes, which GCC 12 turns into one
+			// sign or zero extension (a __builtin_convertvector between
+			// sizes it scalarizes inside loops).
+			ls := make([]string, n)
+			for l := range n {
+				ls[l] = fmt.Sprintf("%s[%d]", s[0], l)
+			}
+			return fmt.Sprintf("((%s){%s})", t, strings.Join(ls, ", "))
+		}
 		if from.IsInt() && elem.IsFloat() && from.Size() < elem.Size() {
 			// Widen to the float's size first: GCC converts narrow
 			// integers to floats lane by lane, same-size ones in one
@@ -451,6 +502,12 @@ func (r *cRenderer) vectorExpr(u *uop.UOp) string {
 		if m, ok := r.mask(u.Src[0], elem.Size(), it); ok {
 			return fmt.Sprintf("((%s)(((%s)%s & (%s)%s) | (~(%s)%s & (%s)%s)))", t, it, m, it, s[1], it, m, it, s[2])
 		}
+	case u.Op == uop.MAX && elem.IsFloat() && !dt.IsHalf():
+		// maxf_'s meaning (the larger, NaN wins) as a select by whole-lane
+		// masks, which GCC keeps in vector registers.
+		it := r.vecType(map[int]string{4: "int32_t", 8: "int64_t"}[elem.Size()], n, false)
+		m := fmt.Sprintf("(((%s)(%s > %s)) | ((%s)(%s != %s)))", it, s[0], s[1], it, s[0], s[0])
+		return fmt.Sprintf("((%s)(((%s)%s & (%s)%s) | (~(%s)%s & (%s)%s)))", t, it, m, it, s[0], it, m, it, s[1])
 	case (u.Op == uop.EXP2 || u.Op == uop.LOG2) && elem == dtype.Float32:
 		r.vecMath(n)
 		return fmt.Sprintf("%s_v%d(%s)", map[uop.Op]string{uop.EXP2: "exp2", uop.LOG2: "log2"}[u.Op], n, s[0])

@@ -242,6 +242,9 @@ type program struct {
 // one thread: starting threads costs more than it saves.
 const minWorkPerThread = 1 << 15
 
+// Source is the kernel's C source.
+func (p *program) Source() string { return p.k.Src }
+
 func (p *program) Run(bufs []device.Mem, vars []int64) error {
 	ptrs := make([]uintptr, len(bufs)+1)
 	for i, m := range bufs {
