@@ -299,12 +299,17 @@ func (s *Session) forward(x *g.Tensor, a at) *g.Tensor {
 		// The residual stream is a buffer of its own (as in tinygrad's
 		// LLaMA): every matrix-vector product of the next block reads it
 		// once per output row.
-		// The gate and up projections are kernels of their own (one
-		// weight streamed at a time reads memory fastest), and so is the
-		// gated hidden layer: an int8 weight's activation quantizer reads
-		// it twice (the groups' maxima, then the rounding), and a float
-		// one once per output row.
-		gate, up := l.Gate.Apply(h).Contiguous(), l.Up.Apply(h).Contiguous()
+		// The gated hidden layer is a buffer of its own: a quantized
+		// weight's activation quantizer reads it twice (the groups'
+		// maxima, then the rounding), a float one once per output row.
+		// Quantized gate and up projections are kernels of their own too:
+		// one quantized weight streamed at a time runs faster than both
+		// interleaved (on the 1.1B shape, 2 x 405 µs against 960 µs),
+		// while float ones gain from sharing their launch.
+		gate, up := l.Gate.Apply(h), l.Up.Apply(h)
+		if l.Gate.Quantized() > 0 {
+			gate, up = gate.Contiguous(), up.Contiguous()
+		}
 		x = x.Add(l.Down.Apply(gate.Silu().Mul(up).Contiguous())).Contiguous()
 	}
 	return x
