@@ -651,6 +651,14 @@ func (r *cudaRenderer) uop(u *uop.UOp) {
 		r.lanes[u] = ls
 	case uop.GEP:
 		r.lanes[u] = []string{r.lane(u.Src[0], u.Arg.(int))}
+	case uop.DOT2: // lane by lane: int16 pairs multiplied, summed in int32 (wrapping)
+		exprs := make([]string, n)
+		for l := range n {
+			a0, a1 := r.lane(u.Src[0], 2*l), r.lane(u.Src[0], 2*l+1)
+			b0, b1 := r.lane(u.Src[1], 2*l), r.lane(u.Src[1], 2*l+1)
+			exprs[l] = fmt.Sprintf("(int)((unsigned)((int)%s * (int)%s) + (unsigned)((int)%s * (int)%s))", a0, b0, a1, b1)
+		}
+		r.declare(u, "alu", exprs)
 	default:
 		exprs := make([]string, n)
 		for l := range n {
