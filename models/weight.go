@@ -118,16 +118,22 @@ func (w *Weight) Apply(x *g.Tensor) *g.Tensor {
 	}
 	lo, hi := w.q.nibbles(w.q.q, w.q.high, w.q.scale, w.q.min, w.Out, w.In)
 	xs := x.Reshape(shape(2, 16)...)
-	bounds := make([][2]int, len(xs.Shape()))
-	for i, n := range xs.Shape() {
-		bounds[i] = [2]int{0, n}
+	return index(xs, -2, 0).Mul(lo).Add(index(xs, -2, 1).Mul(hi)).Sum(last2)
+}
+
+// index is t's slice i along axis (negative: from the end), without that
+// axis: a view.
+func index(t *g.Tensor, axis, i int) *g.Tensor {
+	if axis < 0 {
+		axis += t.Ndim()
 	}
-	half := func(h int) *g.Tensor {
-		b := slices.Clone(bounds)
-		b[len(b)-2] = [2]int{h, h + 1}
-		return xs.Shrink(b).Reshape(shape(16)...)
+	b := make([][2]int, t.Ndim())
+	for d, n := range t.Shape() {
+		b[d] = [2]int{0, n}
 	}
-	return half(0).Mul(lo).Add(half(1).Mul(hi)).Sum(last2)
+	b[axis] = [2]int{i, i + 1}
+	s := slices.Delete(slices.Clone(t.Shape()), axis, axis+1)
+	return t.Shrink(b).Reshape(s...)
 }
 
 // intApply is Apply for planes without minimums, in integers as ggml
@@ -146,18 +152,8 @@ func (w *Weight) intApply(x *g.Tensor) *g.Tensor {
 	// pairs is v [..., n] as its even and odd elements, [..., n/2] each.
 	pairs := func(v *g.Tensor) (even, odd *g.Tensor) {
 		s := v.Shape()
-		n := s[len(s)-1]
-		v = v.Reshape(append(slices.Clone(s[:len(s)-1]), n/2, 2)...)
-		bounds := make([][2]int, v.Ndim())
-		for i, d := range v.Shape() {
-			bounds[i] = [2]int{0, d}
-		}
-		half := func(h int) *g.Tensor {
-			b := slices.Clone(bounds)
-			b[len(b)-1] = [2]int{h, h + 1}
-			return v.Shrink(b).Reshape(append(slices.Clone(s[:len(s)-1]), n/2)...)
-		}
-		return half(0), half(1)
+		v = v.Reshape(append(slices.Clone(s[:len(s)-1]), s[len(s)-1]/2, 2)...)
+		return index(v, -1, 0), index(v, -1, 1)
 	}
 	dot := func(a, b *g.Tensor) *g.Tensor { // sum of products in pairs, int32
 		ae, ao := pairs(a)
@@ -170,16 +166,7 @@ func (w *Weight) intApply(x *g.Tensor) *g.Tensor {
 	} else {
 		lo, hi := w.q.intNibbles(w.q.q, w.q.high, w.Out, w.In)
 		xh := xq.Reshape(shape(2, 16)...)
-		bounds := make([][2]int, xh.Ndim())
-		for i, n := range xh.Shape() {
-			bounds[i] = [2]int{0, n}
-		}
-		half := func(h int) *g.Tensor {
-			b := slices.Clone(bounds)
-			b[len(b)-2] = [2]int{h, h + 1}
-			return xh.Shrink(b).Reshape(shape(16)...)
-		}
-		p = dot(lo, half(0)).Add(dot(hi, half(1)))
+		p = dot(lo, index(xh, -2, 0)).Add(dot(hi, index(xh, -2, 1)))
 	}
 	last := len(lead) + 2
 	scale := w.q.scale.Cast(g.Float32).Reshape(w.Out, groups, 1).Mul(xs.Reshape(shape(1)...))
@@ -208,15 +195,7 @@ func quantizeActs(x *g.Tensor, group int) (xq, xs *g.Tensor) {
 // applied, as int8 [rows, groups, 16] each: elements i and 16+i of each
 // group of 32 (see nibbles).
 func (p *planes) intNibbles(q, high *g.Tensor, rows, cols int) (lo, hi *g.Tensor) {
-	groups := cols / 32
-	b := q.Reshape(rows, groups, 16)
-	lo, hi = b.BitAnd(uint8(15)), b.Shr(uint8(4))
-	if p.bits == 5 {
-		_, bits := shifts(q.Device())
-		h := high.Reshape(rows, groups, 4, 1).Expand(rows, groups, 4, 8).Shr(bits).BitAnd(uint8(1)).Shl(uint8(4)).Reshape(rows, groups, 32)
-		lo = lo.BitOr(h.Shrink([][2]int{{0, rows}, {0, groups}, {0, 16}}))
-		hi = hi.BitOr(h.Shrink([][2]int{{0, rows}, {0, groups}, {16, 32}}))
-	}
+	lo, hi = p.unpack(q, high, rows, cols)
 	off := int8(p.offset)
 	return lo.Cast(g.Int8).Sub(off), hi.Cast(g.Int8).Sub(off)
 }
@@ -242,6 +221,14 @@ func (p *planes) int8s(q, scale, min *g.Tensor, rows, cols int) *g.Tensor {
 // holds in its low and high nibble (and, for 5 bits, bits i and 16+i of
 // the group's high-bit word).
 func (p *planes) nibbles(q, high, scale, min *g.Tensor, rows, cols int) (lo, hi *g.Tensor) {
+	lo, hi = p.unpack(q, high, rows, cols)
+	return p.scaled(lo.Cast(g.Float32), scale, min), p.scaled(hi.Cast(g.Float32), scale, min)
+}
+
+// unpack returns the stored values (offset not applied) of 4- and 5-bit
+// planes as uint8 [rows, groups, 16] each, elements i and 16+i of each
+// group of 32.
+func (p *planes) unpack(q, high *g.Tensor, rows, cols int) (lo, hi *g.Tensor) {
 	groups := cols / 32
 	b := q.Reshape(rows, groups, 16)
 	lo, hi = b.BitAnd(uint8(15)), b.Shr(uint8(4))
@@ -251,7 +238,7 @@ func (p *planes) nibbles(q, high, scale, min *g.Tensor, rows, cols int) (lo, hi 
 		lo = lo.BitOr(h.Shrink([][2]int{{0, rows}, {0, groups}, {0, 16}}))
 		hi = hi.BitOr(h.Shrink([][2]int{{0, rows}, {0, groups}, {16, 32}}))
 	}
-	return p.scaled(lo.Cast(g.Float32), scale, min), p.scaled(hi.Cast(g.Float32), scale, min)
+	return lo, hi
 }
 
 // scaled applies the offset, the groups' scales and minimums to values
