@@ -283,16 +283,17 @@ func (k *Kernel) HandOpts(vecBytes int) []Opt {
 		}
 		return n
 	}
-	// Bytes read in pairs along the reduce axis (a quantized weight and
-	// activation multiplied as int16 pairs, the pairs summed) are
-	// contiguous once the vectorizer turns the pairs into DOT2.
+	// Bytes read in pairs or fours along the reduce axis (a quantized
+	// weight and activation multiplied as int16 pairs or byte fours, their
+	// products summed) are contiguous once the vectorizer turns them into
+	// DOT2 or DOT4.
 	redScore, redOK, pairs := 0, true, false
 	for _, i := range loads {
 		s, ok := k.strideOf(i, lastRed)
 		switch {
 		case ok && s == 1:
 			redScore += weight(i)
-		case ok && s == 2 && k.loadSize[k.views[i]] == 1:
+		case ok && (s == 2 || s == 4) && k.loadSize[k.views[i]] == 1:
 			redScore += weight(i)
 			pairs = true
 		case !ok || s != 0:

@@ -41,6 +41,9 @@ func pushVectorize(v *uop.UOp) *uop.UOp {
 		}
 	}
 	w := len(s)
+	if d := quadDot(s); d != nil {
+		return d
+	}
 	if d := pairDot(s); d != nil {
 		return d
 	}
@@ -158,6 +161,70 @@ func pairDot(lanes []*uop.UOp) *uop.UOp {
 	va := uop.New(uop.VECTORIZE, dtype.Int16.Vec(2*w), as, nil)
 	vb := uop.New(uop.VECTORIZE, dtype.Int16.Vec(2*w), bs, nil)
 	return uop.New(uop.DOT2, dtype.Int32.Vec(w), []*uop.UOp{va, vb}, nil)
+}
+
+// quadDot rewrites a VECTORIZE whose every lane is a sum of four products
+// (p0 + p1) + (p2 + p3), each an unsigned byte times a signed byte (int32
+// CASTs of uint8 and int8 values, or constants in their ranges), into DOT4
+// of the byte vectors (u0, u1, u2, u3 of lane 0, then lane 1, ...) and
+// (s0, s1, ...): one vpdpbusd where x86 has it, instead of widening every
+// byte. A 4- or 5-bit quantized weight's unsigned values times int8
+// activations are made of these. The sums are the same integers (four
+// products of at most 255*128 never overflow int32). Nil when the lanes
+// are not of that form; a lane of two sums of two products still becomes
+// DOT2 below.
+func quadDot(lanes []*uop.UOp) *uop.UOp {
+	w := len(lanes)
+	if w < 2 || lanes[0].Op != uop.ADD || lanes[0].DType != dtype.Int32 {
+		return nil
+	}
+	// byteOf returns x's byte source of type dt: x an int32 CAST of a dt
+	// value, or an int32 constant in dt's range.
+	byteOf := func(x *uop.UOp, dt dtype.DType) *uop.UOp {
+		switch {
+		case x.Op == uop.CAST && x.DType == dtype.Int32 && x.Src[0].DType == dt:
+			return x.Src[0]
+		case x.Op == uop.CONST && x.DType == dtype.Int32:
+			v, ok := x.Arg.(int64)
+			if ok && (dt == dtype.Uint8 && v >= 0 && v <= 255 || dt == dtype.Int8 && v >= -128 && v <= 127) {
+				return uop.KConst(dt, v)
+			}
+		}
+		return nil
+	}
+	product := func(m *uop.UOp) (u, s *uop.UOp) {
+		if m.Op != uop.MUL {
+			return nil, nil
+		}
+		for _, o := range [][2]*uop.UOp{{m.Src[0], m.Src[1]}, {m.Src[1], m.Src[0]}} {
+			if u, s := byteOf(o[0], dtype.Uint8), byteOf(o[1], dtype.Int8); u != nil && s != nil {
+				return u, s
+			}
+		}
+		return nil, nil
+	}
+	us := make([]*uop.UOp, 0, 4*w)
+	ss := make([]*uop.UOp, 0, 4*w)
+	for _, x := range lanes {
+		if x.Op != uop.ADD || x.DType != dtype.Int32 {
+			return nil
+		}
+		for _, half := range x.Src {
+			if half.Op != uop.ADD || half.DType != dtype.Int32 {
+				return nil
+			}
+			for _, m := range half.Src {
+				u, s := product(m)
+				if u == nil {
+					return nil
+				}
+				us, ss = append(us, u), append(ss, s)
+			}
+		}
+	}
+	vu := uop.New(uop.VECTORIZE, dtype.Uint8.Vec(4*w), us, nil)
+	vs := uop.New(uop.VECTORIZE, dtype.Int8.Vec(4*w), ss, nil)
+	return uop.New(uop.DOT4, dtype.Int32.Vec(w), []*uop.UOp{vu, vs}, nil)
 }
 
 // firstBuffer is the buffer of the first load under x, depth first (nil

@@ -2,6 +2,7 @@ package models
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -11,58 +12,129 @@ import (
 	"github.com/gograd/gograd/nn/quant"
 )
 
-// TestQuantApplyInIntegers checks x @ W.T of quantized weights, which
-// quantizes x to int8 per group and multiplies integers (DOT2 pairs on the
-// CPU), against the same integer arithmetic done here in float64, and
-// against the float product with the dequantized weight within the
-// activations' rounding error.
-func TestQuantApplyInIntegers(t *testing.T) {
-	const rows, cols = 48, 256
-	rng := rand.New(rand.NewPCG(1, 2))
-	w := make([]float32, rows*cols)
-	for i := range w {
-		w[i] = float32(rng.NormFloat64()) * 0.05
+// halfScales are the byte offsets, in each block of a format, of the half
+// floats that randomPlanes sets to modest values (scales and minimums).
+var halfScales = map[quant.Format][]int{
+	quant.Q8_0: {0}, quant.Q4_0: {0}, quant.Q5_0: {0},
+	quant.Q4_1: {0, 2}, quant.Q5_1: {0, 2}, quant.Q4_K: {0, 2}, quant.Q5_K: {0, 2},
+	quant.Q6_K: {208},
+}
+
+// randomPlanes are rows x cols planes of format f made from blocks of
+// random bytes whose half-float scales are about 0.008 (and Q6_K's 8-bit
+// sub-scales in -32..31).
+func randomPlanes(t testing.TB, rng *rand.Rand, f quant.Format, rows, cols int) *quant.Planes {
+	bb := f.BlockBytes()
+	data := make([]byte, rows*cols/f.BlockElems()*bb)
+	for i := range data {
+		data[i] = byte(rng.Uint32())
 	}
-	// blocks fills n blocks of format f with random bytes and a modest
-	// half scale d at byte offset dOff of each block.
-	blocks := func(f quant.Format, dOff int) *quant.Planes {
-		bb := f.BlockBytes()
-		data := make([]byte, rows*cols/f.BlockElems()*bb)
-		for i := range data {
-			data[i] = byte(rng.Uint32())
+	for b := 0; b < len(data); b += bb {
+		for _, off := range halfScales[f] {
+			binary.LittleEndian.PutUint16(data[b+off:], 0x2000+uint16(rng.IntN(0x400)))
 		}
-		for b := 0; b < len(data); b += bb {
-			binary.LittleEndian.PutUint16(data[b+dOff:], 0x2000+uint16(rng.IntN(0x400))) // about 0.008
-			if f == quant.Q6_K {
-				for s := range 16 { // sub-scales in -32..31
-					data[b+192+s] = byte(int8(rng.IntN(64) - 32))
-				}
+		if f == quant.Q6_K {
+			for s := range 16 {
+				data[b+192+s] = byte(int8(rng.IntN(64) - 32))
 			}
 		}
-		p, err := quant.FromBlocks(f, rows, cols, data)
+	}
+	p, err := quant.FromBlocks(f, rows, cols, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestQuantWeight checks a quantized weight on the device in every format
+// against quant's own dequantization: Dense, Rows (the embedding), and
+// x @ W.T (for formats with minimums, the float path: to 1e-5). Rows of
+// an odd number of groups test the 4- and 5-bit pairing's padding.
+func TestQuantWeight(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const rows = 7
+	for _, f := range []quant.Format{quant.Q8_0, quant.Q4_0, quant.Q4_1, quant.Q5_0, quant.Q5_1, quant.Q4_K, quant.Q5_K, quant.Q6_K} {
+		for _, cols := range []int{96, 256, 512} {
+			if cols%f.BlockElems() != 0 {
+				continue
+			}
+			t.Run(fmt.Sprintf("%v/%d", f, cols), func(t *testing.T) {
+				p := randomPlanes(t, rng, f, rows, cols)
+				want := p.Dequantize()
+				wt, err := QuantWeight(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				near := func(what string, got, want []float32, tol float64) {
+					t.Helper()
+					if len(got) != len(want) {
+						t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+					}
+					for i := range got {
+						if d := math.Abs(float64(got[i] - want[i])); d > tol*(1+math.Abs(float64(want[i]))) {
+							t.Fatalf("%s: element %d (row %d, column %d) is %g, want %g", what, i, i/cols, i%cols, got[i], want[i])
+						}
+					}
+				}
+				near("Dense", wt.Dense().Float32s(), want, 1e-6)
+				v := g.NewVar("row", 0, rows-2)
+				near("Rows(3, 2)", wt.Rows(v.Bind(3), 2).Float32s(), want[3*cols:5*cols], 1e-6)
+				if wt.q.min == nil {
+					return // x @ W.T in integers: TestQuantApplyInIntegers
+				}
+				x := make([]float32, 2*cols)
+				for i := range x {
+					x[i] = float32(rng.NormFloat64())
+				}
+				got := wt.Apply(g.FromSlice(x).Reshape(2, cols)).Float32s()
+				ref := make([]float32, 2*rows)
+				for tok := range 2 {
+					for o := range rows {
+						var s float64
+						for i := range cols {
+							s += float64(want[o*cols+i]) * float64(x[tok*cols+i])
+						}
+						ref[tok*rows+o] = float32(s)
+					}
+				}
+				near("Apply", got, ref, 1e-5)
+			})
+		}
+	}
+}
+
+// TestQuantApplyInIntegers checks x @ W.T of quantized weights, which
+// quantizes x to int8 per group and multiplies integers (on the CPU: DOT2
+// pairs for 8-bit weights, DOT4 fours for 4- and 5-bit ones), against the same integer arithmetic done here in float64, and
+// against the float product with the dequantized weight within the
+// activations' rounding error. 288 columns are 9 groups: the 4- and 5-bit
+// pairs' padding.
+func TestQuantApplyInIntegers(t *testing.T) {
+	const rows = 48
+	rng := rand.New(rand.NewPCG(1, 2))
+	quantized := func(f func(int, int, []float32) (*quant.Planes, error), cols int) *quant.Planes {
+		w := make([]float32, rows*cols)
+		for i := range w {
+			w[i] = float32(rng.NormFloat64()) * 0.05
+		}
+		p, err := f(rows, cols, w)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
-	q8, err := quant.QuantizeQ8_0(rows, cols, w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q4, err := quant.QuantizeQ4_0(rows, cols, w)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
 		name string
 		p    *quant.Planes
 	}{
-		{"q8_0", q8},
-		{"q4_0", q4},
-		{"q5_0", blocks(quant.Q5_0, 0)},
-		{"q6_k", blocks(quant.Q6_K, 208)},
+		{"q8_0", quantized(quant.QuantizeQ8_0, 288)},
+		{"q4_0", quantized(quant.QuantizeQ4_0, 256)},
+		{"q4_0/odd", quantized(quant.QuantizeQ4_0, 288)},
+		{"q5_0", randomPlanes(t, rng, quant.Q5_0, rows, 288)},
+		{"q6_k", randomPlanes(t, rng, quant.Q6_K, rows, 256)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			cols := tc.p.Cols
 			for _, tokens := range []int{1, 5} {
 				x := make([]float32, tokens*cols)
 				for i := range x {
@@ -96,17 +168,18 @@ func TestQuantApplyInIntegers(t *testing.T) {
 						}
 					}
 				}
-				// (With several tokens, the scheduler realizes the unpacked
-				// 5-bit values, an expensive broadcast, as int32: no pairs.)
-				if dev := g.DefaultDevice(); strings.HasPrefix(dev, "CPU") && (tokens == 1 || tc.name != "q5_0") {
+				// 8-bit weights are multiplied in int16 pairs, 4- and 5-bit
+				// ones as unsigned bytes in fours.
+				fn := map[bool]string{true: "dot2_", false: "dot4_"}[tc.p.Bits == 8]
+				if dev := g.DefaultDevice(); strings.HasPrefix(dev, "CPU") {
 					found := false
 					for _, k := range kernels {
-						if s, ok := k.Prog.(interface{ Source() string }); ok && strings.Contains(s.Source(), "dot2_") {
+						if s, ok := k.Prog.(interface{ Source() string }); ok && strings.Contains(s.Source(), fn) {
 							found = true
 						}
 					}
 					if !found {
-						t.Errorf("%d tokens: no kernel on %s multiplies in int16 pairs (dot2_)", tokens, dev)
+						t.Errorf("%d tokens: no kernel on %s uses %s", tokens, dev, fn)
 					}
 				}
 			}

@@ -18,9 +18,18 @@ type Weight struct {
 	q       *planes   // or the quantized planes
 }
 
-// planes are a quant.Planes on a device.
+// planes are a quant.Planes on a device. 8-bit values are q's int8
+// [rows, cols]. 4- and 5-bit values are stored with their groups in pairs
+// (see pairGroups): q is uint8 [rows, pairs*32], pair k's byte l holding
+// element l of group 2k in its low nibble and element l of group 2k+1 in
+// its high nibble, so that one 32-byte load gives two whole groups in
+// order; high (5 bits) is each group's little-endian uint32 of fifth bits,
+// [rows, 2*pairs*4]. scale and min are [rows, groups], with 2*pairs groups
+// for 4 and 5 bits: a row with an odd number of groups ends with a group
+// of zeros (scale and min 0) that pad columns of zeros in x meet.
 type planes struct {
 	bits, group, offset int
+	pad                 int // columns of padding after each row (4 and 5 bits)
 	q, high, scale, min *g.Tensor
 }
 
@@ -32,32 +41,73 @@ func FloatWeight(t *g.Tensor) *Weight {
 	return &Weight{Out: t.Dim(0), In: t.Dim(1), f: t}
 }
 
-// QuantWeight puts quantized planes on the default device, sharing their
-// memory where the device keeps buffers in host memory.
+// QuantWeight puts quantized planes on the default device: 8-bit planes
+// share their memory where the device keeps buffers in host memory, and
+// 4- and 5-bit planes are first rearranged with their groups in pairs.
 func QuantWeight(p *quant.Planes) (*Weight, error) {
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
 	w := &Weight{Out: p.Rows, In: p.Cols, q: &planes{bits: p.Bits, group: p.Group, offset: p.Offset}}
-	groups := p.Cols / p.Group
 	sdt := g.Float32
 	if p.ScaleF16 {
 		sdt = g.Float16
 	}
-	switch p.Bits {
-	case 8:
-		w.q.q = g.FromBytesShared(p.Q, nil, g.Int8, p.Rows, p.Cols)
-	default:
-		w.q.q = g.FromBytesShared(p.Q, nil, g.Uint8, p.Rows, p.Cols/2)
+	qb, high, scale, min := p.Q, p.High, p.Scale, p.Min
+	groups := p.Cols / p.Group
+	if p.Bits == 8 {
+		w.q.q = g.FromBytesShared(qb, nil, g.Int8, p.Rows, p.Cols)
+	} else {
+		qb, high, scale, min = pairGroups(p)
+		groups = (groups + 1) / 2 * 2
+		w.q.pad = groups*p.Group - p.Cols
+		w.q.q = g.FromBytesShared(qb, nil, g.Uint8, p.Rows, groups*16)
 	}
-	if p.Bits == 5 {
-		w.q.high = g.FromBytesShared(p.High, nil, g.Uint8, p.Rows, p.Cols/8)
+	if high != nil {
+		w.q.high = g.FromBytesShared(high, nil, g.Uint8, p.Rows, groups*4)
 	}
-	w.q.scale = g.FromBytesShared(p.Scale, nil, sdt, p.Rows, groups)
-	if p.Min != nil {
-		w.q.min = g.FromBytesShared(p.Min, nil, sdt, p.Rows, groups)
+	w.q.scale = g.FromBytesShared(scale, nil, sdt, p.Rows, groups)
+	if min != nil {
+		w.q.min = g.FromBytesShared(min, nil, sdt, p.Rows, groups)
 	}
 	return w, nil
+}
+
+// pairGroups rearranges the nibbles of 4- or 5-bit planes (quant.Planes
+// order: element i < 16 of a group in the low nibble of its byte i,
+// element 16+i in the high nibble) into pairs of groups (see planes),
+// adding a group of zeros to rows with an odd number of groups, and pads
+// the high, scale and min planes to match.
+func pairGroups(p *quant.Planes) (q, high, scale, min []byte) {
+	groups := p.Cols / 32
+	pairs := (groups + 1) / 2
+	ss := len(p.Scale) / (p.Rows * groups) // bytes per scale
+	q = make([]byte, p.Rows*pairs*32)
+	padded := func(src []byte, size int) []byte { // size bytes per group
+		if src == nil {
+			return nil
+		}
+		dst := make([]byte, p.Rows*2*pairs*size)
+		for r := range p.Rows {
+			copy(dst[r*2*pairs*size:], src[r*groups*size:(r+1)*groups*size])
+		}
+		return dst
+	}
+	high, scale, min = padded(p.High, 4), padded(p.Scale, ss), padded(p.Min, ss)
+	for r := range p.Rows {
+		src := p.Q[r*groups*16 : (r+1)*groups*16]
+		dst := q[r*pairs*32 : (r+1)*pairs*32]
+		for gi := range groups {
+			b := src[gi*16 : gi*16+16]
+			d := dst[gi/2*32 : gi/2*32+32]
+			shift := uint(gi % 2 * 4)
+			for i, v := range b {
+				d[i] |= v & 15 << shift
+				d[16+i] |= v >> 4 << shift
+			}
+		}
+	}
+	return q, high, scale, min
 }
 
 // Quantized reports the weight's bits per value, 0 for a float weight.
@@ -96,8 +146,8 @@ func (w *Weight) Rows(start *g.Tensor, n int) *g.Tensor {
 // Apply is x @ W.T: x of shape [..., In] gives [..., Out], in float32. A
 // quantized weight is read in its groups' own shape, so that its scales'
 // indices stay affine in the kernel's loops (and its loads vectorize); a
-// 4-bit one as its two nibbles' halves of each group, so that each byte is
-// loaded once and shifted by a constant.
+// 4-bit one as the two groups of each pair, so that each byte is loaded
+// once and shifted by a constant.
 func (w *Weight) Apply(x *g.Tensor) *g.Tensor {
 	if x.Dim(-1) != w.In {
 		panic(fmt.Sprintf("models: Weight.Apply: input %v for a weight of %d x %d", x.Shape(), w.Out, w.In))
@@ -106,18 +156,24 @@ func (w *Weight) Apply(x *g.Tensor) *g.Tensor {
 	if w.f != nil {
 		return x.Matmul(w.f.T())
 	}
+	if w.q.pad > 0 {
+		pads := make([][2]int, x.Ndim())
+		pads[len(pads)-1][1] = w.q.pad
+		x = x.Pad(pads)
+	}
 	if w.q.min == nil && w.q.group%2 == 0 {
 		return w.intApply(x)
 	}
 	lead := x.Shape()[:x.Ndim()-1]
-	groups := w.In / w.q.group
-	shape := func(inner ...int) []int { return append(append(slices.Clone(lead), 1, groups), inner...) }
+	n := w.q.scale.Dim(1) // groups
+	shape := func(inner ...int) []int { return append(append(slices.Clone(lead), 1, n), inner...) }
 	last2 := []int{len(lead) + 1, len(lead) + 2}
 	if w.q.bits == 8 {
 		return x.Reshape(shape(w.q.group)...).Mul(w.q.int8s(w.q.q, w.q.scale, w.q.min, w.Out, w.In)).Sum(last2)
 	}
-	lo, hi := w.q.nibbles(w.q.q, w.q.high, w.q.scale, w.q.min, w.Out, w.In)
-	xs := x.Reshape(shape(2, 16)...)
+	n /= 2 // pairs
+	lo, hi := w.q.nibbles(w.q.q, w.q.high, w.q.scale, w.q.min, w.Out)
+	xs := x.Reshape(shape(2, 32)...)
 	return index(xs, -2, 0).Mul(lo).Add(index(xs, -2, 1).Mul(hi)).Sum(last2)
 }
 
@@ -136,19 +192,29 @@ func index(t *g.Tensor, axis, i int) *g.Tensor {
 	return t.Shrink(b).Reshape(s...)
 }
 
+// halves splits a per-group plane [rows, 2*pairs] into the even and odd
+// groups' [rows, pairs] (nil for nil).
+func halves(t *g.Tensor) (even, odd *g.Tensor) {
+	if t == nil {
+		return nil, nil
+	}
+	v := t.Reshape(t.Dim(0), t.Dim(1)/2, 2)
+	return index(v, 2, 0), index(v, 2, 1)
+}
+
 // intApply is Apply for planes without minimums, in integers as ggml
-// does it: x is quantized to int8 in the weight's groups (one float scale
-// each, the largest magnitude mapped to 127), each group's integer
-// products are summed in int32 two at a time (the pairs become one
-// multiply-add instruction, DOT2, on the CPU), and only those sums are
-// converted to float and scaled by both groups' scales. The weight is
-// read once, as bytes, with no per-element conversion to float.
+// does it: x (padded to the planes' groups) is quantized to int8 in the
+// weight's groups (one float scale each, the largest magnitude mapped to
+// 127), each group's integer products are summed in int32 two at a time
+// (the pairs become one multiply-add instruction, DOT2, on the CPU), and
+// only those sums are converted to float and scaled by both groups'
+// scales. The weight is read once, as bytes, with no per-element
+// conversion to float.
 func (w *Weight) intApply(x *g.Tensor) *g.Tensor {
 	lead := slices.Clone(x.Shape()[:x.Ndim()-1])
 	group := w.q.group
-	groups := w.In / group
+	groups := x.Dim(-1) / group
 	xq, xs := quantizeActs(x, group)
-	shape := func(inner ...int) []int { return append(append(slices.Clone(lead), 1, groups), inner...) }
 	// pairs is v [..., n] as its even and odd elements, [..., n/2] each.
 	pairs := func(v *g.Tensor) (even, odd *g.Tensor) {
 		s := v.Shape()
@@ -160,17 +226,48 @@ func (w *Weight) intApply(x *g.Tensor) *g.Tensor {
 		be, bo := pairs(b)
 		return ae.Cast(g.Int32).Mul(be.Cast(g.Int32)).Add(ao.Cast(g.Int32).Mul(bo.Cast(g.Int32)))
 	}
-	var p *g.Tensor
+	// scaled is the float sum of products p [..., n, k] times the
+	// weight's scales s [Out, n] and x's xs [..., n].
+	scaled := func(p, s, xs *g.Tensor) *g.Tensor {
+		n := s.Dim(1)
+		xs = xs.Reshape(append(slices.Clone(lead), 1, n, 1)...)
+		return p.Cast(g.Float32).Mul(s.Cast(g.Float32).Reshape(w.Out, n, 1).Mul(xs))
+	}
+	var y *g.Tensor
 	if w.q.bits == 8 {
-		p = dot(w.q.q.Reshape(w.Out, groups, group), xq.Reshape(shape(group)...))
+		p := dot(w.q.q.Reshape(w.Out, groups, group), xq.Reshape(append(slices.Clone(lead), 1, groups, group)...))
+		y = scaled(p, w.q.scale, xs)
 	} else {
-		lo, hi := w.q.intNibbles(w.q.q, w.q.high, w.Out, w.In)
-		xh := xq.Reshape(shape(2, 16)...)
-		p = dot(lo, index(xh, -2, 0)).Add(dot(hi, index(xh, -2, 1)))
+		// The unsigned nibbles times x in fours (DOT4 on the CPU), less
+		// the offset times x's sums of four: sum (q - offset) x.
+		lo, hi := w.q.unpack(w.q.q, w.q.high, w.Out)
+		xh := xq.Reshape(append(slices.Clone(lead), 1, groups/2, 2, 32)...)
+		xe, xo := index(xh, -2, 0), index(xh, -2, 1)
+		off := g.Full(xe.Shape(), uint8(w.q.offset), g.Uint8)
+		se, so := halves(w.q.scale)
+		xv := xs.Reshape(append(slices.Clone(lead), groups/2, 2)...)
+		y = scaled(dot4(lo, xe).Sub(dot4(off, xe)), se, index(xv, -1, 0)).
+			Add(scaled(dot4(hi, xo).Sub(dot4(off, xo)), so, index(xv, -1, 1)))
 	}
 	last := len(lead) + 2
-	scale := w.q.scale.Cast(g.Float32).Reshape(w.Out, groups, 1).Mul(xs.Reshape(shape(1)...))
-	return p.Cast(g.Float32).Mul(scale).Sum([]int{last - 1, last})
+	return y.Sum([]int{last - 1, last})
+}
+
+// dot4 is the int32 sums of four products of a uint8 and b int8 [..., n]
+// (broadcasting), [..., n/4]: (p0 + p1) + (p2 + p3) of consecutive
+// elements, the form the vectorizer makes DOT4 of.
+func dot4(a, b *g.Tensor) *g.Tensor {
+	fours := func(v *g.Tensor) [4]*g.Tensor {
+		s := v.Shape()
+		v = v.Reshape(append(slices.Clone(s[:len(s)-1]), s[len(s)-1]/4, 4)...)
+		return [4]*g.Tensor{index(v, -1, 0), index(v, -1, 1), index(v, -1, 2), index(v, -1, 3)}
+	}
+	as, bs := fours(a), fours(b)
+	var p [4]*g.Tensor
+	for k := range p {
+		p[k] = as[k].Cast(g.Int32).Mul(bs[k].Cast(g.Int32))
+	}
+	return p[0].Add(p[1]).Add(p[2].Add(p[3]))
 }
 
 // quantizeActs quantizes x [..., n] to int8 in groups of group along its
@@ -192,10 +289,10 @@ func quantizeActs(x *g.Tensor, group int) (xq, xs *g.Tensor) {
 }
 
 // intNibbles are the integer values of 4- and 5-bit planes, offset
-// applied, as int8 [rows, groups, 16] each: elements i and 16+i of each
-// group of 32 (see nibbles).
-func (p *planes) intNibbles(q, high *g.Tensor, rows, cols int) (lo, hi *g.Tensor) {
-	lo, hi = p.unpack(q, high, rows, cols)
+// applied, as int8 [rows, pairs, 32] each: the even and odd groups of each
+// pair.
+func (p *planes) intNibbles(q, high *g.Tensor, rows int) (lo, hi *g.Tensor) {
+	lo, hi = p.unpack(q, high, rows)
 	off := int8(p.offset)
 	return lo.Cast(g.Int8).Sub(off), hi.Cast(g.Int8).Sub(off)
 }
@@ -205,9 +302,13 @@ func (p *planes) dequant(q, high, scale, min *g.Tensor, rows, cols int) *g.Tenso
 	if p.bits == 8 {
 		return p.int8s(q, scale, min, rows, cols).Reshape(rows, cols)
 	}
-	lo, hi := p.nibbles(q, high, scale, min, rows, cols)
-	groups := cols / 32
-	return g.Cat(2, lo.Reshape(rows, groups, 1, 16), hi.Reshape(rows, groups, 1, 16)).Reshape(rows, cols)
+	lo, hi := p.nibbles(q, high, scale, min, rows)
+	pairs := lo.Dim(1)
+	v := g.Cat(2, lo.Reshape(rows, pairs, 1, 32), hi.Reshape(rows, pairs, 1, 32)).Reshape(rows, pairs*64)
+	if p.pad > 0 {
+		v = v.Shrink([][2]int{{0, rows}, {0, cols}})
+	}
+	return v
 }
 
 // int8s are the lazy float32 values of 8-bit planes, [rows, groups, group].
@@ -217,26 +318,27 @@ func (p *planes) int8s(q, scale, min *g.Tensor, rows, cols int) *g.Tensor {
 }
 
 // nibbles are the lazy float32 values of 4- and 5-bit planes, each
-// [rows, groups, 16]: elements i and 16+i of a group of 32, which byte i
-// holds in its low and high nibble (and, for 5 bits, bits i and 16+i of
-// the group's high-bit word).
-func (p *planes) nibbles(q, high, scale, min *g.Tensor, rows, cols int) (lo, hi *g.Tensor) {
-	lo, hi = p.unpack(q, high, rows, cols)
-	return p.scaled(lo.Cast(g.Float32), scale, min), p.scaled(hi.Cast(g.Float32), scale, min)
+// [rows, pairs, 32]: the even and odd groups of each pair.
+func (p *planes) nibbles(q, high, scale, min *g.Tensor, rows int) (lo, hi *g.Tensor) {
+	lo, hi = p.unpack(q, high, rows)
+	se, so := halves(scale)
+	me, mo := halves(min)
+	return p.scaled(lo.Cast(g.Float32), se, me), p.scaled(hi.Cast(g.Float32), so, mo)
 }
 
 // unpack returns the stored values (offset not applied) of 4- and 5-bit
-// planes as uint8 [rows, groups, 16] each, elements i and 16+i of each
-// group of 32.
-func (p *planes) unpack(q, high *g.Tensor, rows, cols int) (lo, hi *g.Tensor) {
-	groups := cols / 32
-	b := q.Reshape(rows, groups, 16)
+// planes as uint8 [rows, pairs, 32] each: the even and odd groups of each
+// pair, from the low and high nibbles (and the fifth bits).
+func (p *planes) unpack(q, high *g.Tensor, rows int) (lo, hi *g.Tensor) {
+	pairs := q.Dim(1) / 32
+	b := q.Reshape(rows, pairs, 32)
 	lo, hi = b.BitAnd(uint8(15)), b.Shr(uint8(4))
 	if p.bits == 5 {
 		_, bits := shifts(q.Device())
-		h := high.Reshape(rows, groups, 4, 1).Expand(rows, groups, 4, 8).Shr(bits).BitAnd(uint8(1)).Shl(uint8(4)).Reshape(rows, groups, 32)
-		lo = lo.BitOr(h.Shrink([][2]int{{0, rows}, {0, groups}, {0, 16}}))
-		hi = hi.BitOr(h.Shrink([][2]int{{0, rows}, {0, groups}, {16, 32}}))
+		h := high.Reshape(rows, pairs, 2, 4, 1).Expand(rows, pairs, 2, 4, 8).Shr(bits.Reshape(1, 1, 1, 1, 8)).
+			BitAnd(uint8(1)).Shl(uint8(4)).Reshape(rows, pairs, 2, 32)
+		lo = lo.BitOr(index(h, 2, 0))
+		hi = hi.BitOr(index(h, 2, 1))
 	}
 	return lo, hi
 }

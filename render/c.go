@@ -177,6 +177,52 @@ func (r *cRenderer) dot2(n int) {
 	r.typeOrder = append(r.typeOrder, name)
 }
 
+// dot4Template is DOT4 on byte vectors of 4*@N@ lanes: the x86 VNNI
+// unsigned-by-signed byte dot product where the target has it at that
+// width (AVX512-VNNI, or AVX-VNNI without AVX-512), else lane by lane.
+const dot4Template = `#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+static inline int32x@N@ dot4_@N@(uint8x@4N@ a, int8x@4N@ b) {
+#if @ISA@
+  return (int32x@N@)@DP@(@ZERO@, (@M@)a, (@M@)b);
+#elif @ISA2@
+  return (int32x@N@)@DP2@(@ZERO@, (@M@)a, (@M@)b);
+#else
+  int32x@N@ r;
+  for (int l = 0; l < @N@; l++) r[l] = a[4*l] * b[4*l] + a[4*l+1] * b[4*l+1] + a[4*l+2] * b[4*l+2] + a[4*l+3] * b[4*l+3];
+  return r;
+#endif
+}
+`
+
+// dot4 declares (once) dot4_N, DOT4 giving n int32 lanes.
+func (r *cRenderer) dot4(n int) {
+	name := "dot4_" + strconv.Itoa(n)
+	if _, ok := r.types[name]; ok {
+		return
+	}
+	r.vecType("int32_t", n, false)
+	r.vecType("uint8_t", 4*n, false)
+	r.vecType("int8_t", 4*n, false)
+	isa, isa2, dp, zero, m := "0", "0", "", "", ""
+	switch n {
+	case 16:
+		isa, dp, zero, m = "defined(__AVX512VNNI__)", "_mm512_dpbusd_epi32", "_mm512_setzero_si512()", "__m512i"
+	case 8:
+		isa, dp, zero, m = "defined(__AVX512VNNI__) && defined(__AVX512VL__)", "_mm256_dpbusd_epi32", "_mm256_setzero_si256()", "__m256i"
+	case 4:
+		isa, dp, zero, m = "defined(__AVX512VNNI__) && defined(__AVX512VL__)", "_mm_dpbusd_epi32", "_mm_setzero_si128()", "__m128i"
+	}
+	if n == 8 || n == 4 {
+		isa2 = "defined(__AVXVNNI__)"
+	}
+	dp2 := strings.Replace(dp, "dpbusd_epi32", "dpbusd_avx_epi32", 1)
+	r.types[name] = strings.NewReplacer("@4N@", strconv.Itoa(4*n), "@N@", strconv.Itoa(n), "@ISA2@", isa2, "@ISA@", isa,
+		"@DP2@", dp2, "@DP@", dp, "@ZERO@", zero, "@M@", m).Replace(dot4Template)
+	r.typeOrder = append(r.typeOrder, name)
+}
+
 // vecMath declares (once) exp2_vN and log2_vN for float vectors of n lanes.
 func (r *cRenderer) vecMath(n int) {
 	name := "vecmath" + strconv.Itoa(n)
@@ -457,6 +503,9 @@ func (r *cRenderer) vectorExpr(u *uop.UOp) string {
 	case u.Op == uop.DOT2:
 		r.dot2(n)
 		return fmt.Sprintf("dot2_%d(%s, %s)", n, s[0], s[1])
+	case u.Op == uop.DOT4:
+		r.dot4(n)
+		return fmt.Sprintf("dot4_%d(%s, %s)", n, s[0], s[1])
 	case u.Op == uop.CAST && castNative(u.Src[0].DType.Scalar(), elem):
 		from := u.Src[0].DType.Scalar()
 		if from.IsInt() && elem.IsInt() && from.Size() < elem.Size() {

@@ -659,6 +659,16 @@ func (r *cudaRenderer) uop(u *uop.UOp) {
 			exprs[l] = fmt.Sprintf("(int)((unsigned)((int)%s * (int)%s) + (unsigned)((int)%s * (int)%s))", a0, b0, a1, b1)
 		}
 		r.declare(u, "alu", exprs)
+	case uop.DOT4: // lane by lane: unsigned times signed bytes, four summed in int32
+		exprs := make([]string, n)
+		for l := range n {
+			terms := make([]string, 4)
+			for k := range terms {
+				terms[k] = fmt.Sprintf("(int)%s * (int)%s", r.lane(u.Src[0], 4*l+k), r.lane(u.Src[1], 4*l+k))
+			}
+			exprs[l] = "(" + strings.Join(terms, " + ") + ")"
+		}
+		r.declare(u, "alu", exprs)
 	default:
 		exprs := make([]string, n)
 		for l := range n {
