@@ -224,17 +224,38 @@ func (e *expander) reduce(u *uop.UOp, lanes []int) *uop.UOp {
 		ll[e.vec] = l
 		parts[l] = accumulate(ll)
 	}
-	vec := uop.New(uop.VECTORIZE, u.DType.Vec(w), parts, nil)
-	var out *uop.UOp
-	for l := range w {
-		g := uop.New(uop.GEP, u.DType, []*uop.UOp{vec}, l)
-		if out == nil {
-			out = g
-		} else {
-			out = out.Alu(op, g)
+	return fold(op, uop.New(uop.VECTORIZE, u.DType.Vec(w), parts, nil), w)
+}
+
+// fold combines the w lanes of vec with op: for a power of two, its low and
+// high halves lane by lane, then the halves of that, and so on (log2 w
+// vector ops, the lanes summed in a tree), else lane after lane. A half is
+// a VECTORIZE of lanes the vectorizer leaves as it is, which C compilers
+// turn into one extraction.
+func fold(op uop.Op, vec *uop.UOp, w int) *uop.UOp {
+	elem := vec.DType.Scalar()
+	lanes := func(v *uop.UOp, from, n int) *uop.UOp {
+		if n == 1 {
+			return uop.New(uop.GEP, elem, []*uop.UOp{v}, from)
 		}
+		ls := make([]*uop.UOp, n)
+		for l := range ls {
+			ls[l] = uop.New(uop.GEP, elem, []*uop.UOp{v}, from+l)
+		}
+		return uop.New(uop.VECTORIZE, elem.Vec(n), ls, nil)
 	}
-	return out
+	if w&(w-1) != 0 {
+		out := lanes(vec, 0, 1)
+		for l := 1; l < w; l++ {
+			out = out.Alu(op, lanes(vec, l, 1))
+		}
+		return out
+	}
+	for ; w > 1; w /= 2 {
+		h := w / 2
+		vec = lanes(vec, 0, h).Alu(op, lanes(vec, h, h))
+	}
+	return vec
 }
 
 // expandSink expands every store of the kernel for every lane combination
