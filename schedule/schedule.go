@@ -249,6 +249,9 @@ func (g *graph) expensive(u *uop.UOp) bool {
 		switch {
 		case u.Op == uop.EXP2 || u.Op == uop.LOG2 || u.Op == uop.SIN || u.Op == uop.SQRT || u.Op == uop.RECIP || u.Op == uop.IDIV:
 			cost += 8
+		case u.Op == uop.CAST && u.DType.IsInt() && u.Src[0].DType.IsInt():
+			// Widening an integer is free in a vector kernel: a sum of
+			// byte products becomes one DOT2 or DOT4 instruction.
 		case u.Op.IsALU() || u.Op == uop.CAST:
 			cost++
 		}
