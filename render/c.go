@@ -20,7 +20,7 @@ type CKernel struct {
 	Name  string
 	Src   string
 	Split int   // size of the outermost global loop, 0 if it cannot be split
-	Work  int64 // iterations of the innermost loops, to decide on threads
+	Work  int64 // operations executed (each op once per trip of its loops), to decide on threads
 	NBufs int
 	NVars int
 }
@@ -264,10 +264,11 @@ func (r *cRenderer) render(uops []*uop.UOp) (err error) {
 		case uop.RANGE:
 			stack = append(stack, trips)
 			trips *= int64(u.Arg.(uop.RangeArg).Size)
-			r.k.Work = max(r.k.Work, trips)
 		case uop.ENDRANGE:
 			trips = stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
+		default:
+			r.k.Work += trips
 		}
 	}
 	for _, u := range uops {

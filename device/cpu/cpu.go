@@ -238,8 +238,9 @@ type program struct {
 	rt *cpuRuntime
 }
 
-// minWorkPerThread is the innermost-loop work below which a kernel runs on
-// one thread: starting threads costs more than it saves.
+// minWorkPerThread is the work (operations executed, vector or scalar)
+// below which a kernel runs on one thread: handing parts to other threads
+// costs more than it saves.
 const minWorkPerThread = 1 << 15
 
 // Source is the kernel's C source.
