@@ -273,13 +273,15 @@ func dot4(a, b *g.Tensor) *g.Tensor {
 // quantizeActs quantizes x [..., n] to int8 in groups of group along its
 // last axis, as ggml's Q8_0 does activations: xq [..., n/group, group]
 // and the groups' scales xs [..., n/group], x ≈ xq * xs. Both are realized
-// by their own kernels, so a matrix-vector product reads them instead of
-// quantizing x again for every row.
+// by their own kernels (the maxima's, as a reduce read by two kernels, and
+// the rounding's), so a matrix-vector product reads them instead of
+// quantizing x again for every row. (Realizing the maxima explicitly
+// added a kernel that copied them.)
 func quantizeActs(x *g.Tensor, group int) (xq, xs *g.Tensor) {
 	lead := slices.Clone(x.Shape()[:x.Ndim()-1])
 	groups := x.Dim(-1) / group
 	xg := x.Reshape(append(slices.Clone(lead), groups, group)...)
-	amax := xg.Abs().Max(-1, g.KeepDim).Contiguous()
+	amax := xg.Abs().Max(-1, g.KeepDim)
 	inv := amax.Gt(float32(0)).Where(amax.Reciprocal().Mul(float32(127)), float32(0))
 	// Rounded half away from zero, as ggml's roundf: the cast truncates.
 	v := xg.Mul(inv)
