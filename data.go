@@ -28,19 +28,33 @@ func (t *Tensor) Bytes() []byte {
 // Data realizes t and returns its elements as a new []T, converting the
 // dtype to T's if they differ.
 func Data[T Element](t *Tensor) []T {
-	want := dtypeFor[T]()
-	src := t
-	if t.DType() != want {
-		src = t.Cast(want)
-	}
-	raw := src.Bytes()
-	if len(raw) == 0 {
-		return []T{}
-	}
-	n := src.Numel()
-	out := make([]T, n)
-	copy(unsafe.Slice((*byte)(unsafe.Pointer(&out[0])), len(raw)), raw)
+	out := make([]T, t.Numel())
+	CopyTo(out, t)
 	return out
+}
+
+// CopyTo realizes t and copies its elements into dst, converting the dtype
+// to T's if they differ; dst must hold exactly t.Numel() elements. When t
+// is a contiguous buffer of T's dtype already (a decoding step's logits,
+// read every token) the elements are copied once, straight into dst.
+func CopyTo[T Element](dst []T, t *Tensor) {
+	if len(dst) != t.Numel() {
+		panic(fmt.Sprintf("gograd: CopyTo: %d elements into %d", t.Numel(), len(dst)))
+	}
+	if len(dst) == 0 {
+		t.Realize()
+		return
+	}
+	if want := dtypeFor[T](); t.DType() != want {
+		t = t.Cast(want)
+	}
+	t.Realize()
+	buf, st := schedule.ViewOf(t.uop)
+	if !st.Contiguous() || st.Size() != buf.Size {
+		buf, _ = schedule.ViewOf(t.Contiguous().Realize().uop)
+	}
+	var z T
+	buf.CopyOut(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), len(dst)*int(unsafe.Sizeof(z))))
 }
 
 // Float32s returns the elements as float32.

@@ -3,6 +3,8 @@ package models
 import (
 	"errors"
 	"time"
+
+	g "github.com/gograd/gograd"
 )
 
 // GenerateStats are the counts and times of one Generate call.
@@ -67,8 +69,10 @@ func (s *Session) Generate(prompt []int, o GenerateOptions) ([]int, GenerateStat
 	}
 	var out []int
 	st.PromptTokens = len(prompt)
+	scores := make([]float32, s.m.Config.Vocab) // each step's logits, read into one slice
 	for {
-		tok := sm.Sample(logits.Float32s(), history)
+		g.CopyTo(scores, logits)
+		tok := sm.Sample(scores, history)
 		if len(out) == 0 {
 			st.PromptTime = time.Since(start)
 			start = time.Now()

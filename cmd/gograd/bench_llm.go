@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"slices"
 	"time"
+
+	"github.com/gograd/gograd"
 )
 
 // llmResult is one "gograd bench llm" measurement.
@@ -84,6 +86,7 @@ func runBenchLLM(c *cli, args []string) error {
 	if *gen > 0 {
 		toks := tokens(*gen)
 		s := m.NewSession(*gen)
+		logits := make([]float32, m.Config.Vocab)
 		if err := timeIt(fmt.Sprintf("tg%d", *gen), *gen, func() error {
 			s.Reset()
 			for _, t := range toks {
@@ -91,7 +94,7 @@ func runBenchLLM(c *cli, args []string) error {
 				if err != nil {
 					return err
 				}
-				_ = l.Float32s() // the logits reach the host, as sampling needs
+				gograd.CopyTo(logits, l) // the logits reach the host, as sampling needs
 			}
 			return nil
 		}); err != nil {

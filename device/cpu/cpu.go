@@ -241,7 +241,7 @@ type program struct {
 // minWorkPerThread is the work (operations executed, vector or scalar)
 // below which a kernel runs on one thread: handing parts to other threads
 // costs more than it saves.
-const minWorkPerThread = 1 << 15
+const minWorkPerThread = 1 << 16
 
 // Source is the kernel's C source.
 func (p *program) Source() string { return p.k.Src }
