@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 
 	g "github.com/gograd/gograd"
+	"github.com/gograd/gograd/device/cpu"
 	"github.com/gograd/gograd/nn/quant"
 )
 
@@ -254,4 +256,58 @@ func groupScale(p *quant.Planes, i int) float64 {
 		return math.NaN()
 	}
 	return sign * (1 + frac/1024) * math.Pow(2, float64(exp-15))
+}
+
+// TestQuantApplyWithoutVNNI runs the integer products of 8- and 4-bit
+// weights compiled without the x86 instructions DOT2 and DOT4 use where
+// they are present (AVX512-BW's 512-bit pmaddwd, the VNNI vpdpbusd), so
+// that their lane-by-lane fallbacks run, and checks them against the
+// integer arithmetic done here. (A shape of its own: compiled programs are
+// kept per kernel for the process, and the flags are part of the disk
+// cache's key.)
+func TestQuantApplyWithoutVNNI(t *testing.T) {
+	if !strings.HasPrefix(g.DefaultDevice(), "CPU") || runtime.GOARCH != "amd64" {
+		t.Skip("the fallbacks are of x86 instructions in the CPU device's C kernels")
+	}
+	const rows, cols = 24, 352
+	rng := rand.New(rand.NewPCG(7, 8))
+	w := make([]float32, rows*cols)
+	for i := range w {
+		w[i] = float32(rng.NormFloat64()) * 0.05
+	}
+	x := make([]float32, cols)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	saved := cpu.Flags
+	cpu.Flags = append(append([]string{}, saved...), "-mno-avx512vnni", "-mno-avxvnni", "-mno-avx512bw")
+	defer func() { cpu.Flags = saved }()
+	for _, f := range []func(int, int, []float32) (*quant.Planes, error){quant.QuantizeQ8_0, quant.QuantizeQ4_0} {
+		p, err := f(rows, cols, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wt, err := QuantWeight(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []float32
+		kernels := g.Capture(func() { got = wt.Apply(g.FromSlice(x).Reshape(1, cols)).Float32s() })
+		want, scale := intReference(p, wt.Dense().Float32s(), x)
+		for o := range rows {
+			if d := math.Abs(float64(got[o]) - want[o]); d > 1e-5*scale[o] {
+				t.Fatalf("%d bits without VNNI, row %d: %g, want %g (integer reference)", p.Bits, o, got[o], want[o])
+			}
+		}
+		fn := map[bool]string{true: "dot2_", false: "dot4_"}[p.Bits == 8]
+		found := false
+		for _, k := range kernels {
+			if s, ok := k.Prog.(interface{ Source() string }); ok && strings.Contains(s.Source(), fn) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%d bits: no kernel compiled without VNNI uses %s", p.Bits, fn)
+		}
+	}
 }
