@@ -84,7 +84,7 @@ static inline uint64_t f2u_(double f) { return (f >= 9223372036854775808.0 && f 
 
 // C renders a linear program as a C kernel.
 func C(name string, uops []*uop.UOp) (*CKernel, error) {
-	r := &cRenderer{names: map[*uop.UOp]string{}, k: &CKernel{Name: name}}
+	r := &cRenderer{names: map[*uop.UOp]string{}, k: &CKernel{Name: name}, streamed: map[*uop.UOp]bool{}}
 	if err := r.render(uops); err != nil {
 		return nil, err
 	}
@@ -99,6 +99,40 @@ type cRenderer struct {
 	nvar      int
 	types     map[string]string // vector typedefs and helpers, by name
 	typeOrder []string
+	streamed  map[*uop.UOp]bool // vector stores that bypass the caches
+}
+
+// streamMin is the output, in bytes, from which a kernel's float vector
+// stores bypass the caches (x86 non-temporal stores): an output larger
+// than the last-level cache is evicted before anything reads it, and a
+// normal store first reads every line it writes.
+const streamMin = 64 << 20
+
+// streamTemplate stores a float vector of @N@ lanes around the caches
+// where the target has the instruction and the address is aligned to the
+// vector, else as any store.
+const streamTemplate = `static inline void stream_@N@(float *p, floatx@N@ v) {
+#if @ISA@
+  if (((uintptr_t)p & (sizeof(v) - 1)) == 0) { @ST@(p, (@M@)v); return; }
+#endif
+  *(floatx@N@ *)p = v;
+}
+`
+
+// stream declares (once) stream_N for float vectors of n lanes.
+func (r *cRenderer) stream(n int) {
+	name := "stream_" + strconv.Itoa(n)
+	if _, ok := r.types[name]; ok {
+		return
+	}
+	r.vecType("float", n, false)
+	isa, st, m := "defined(__AVX512F__)", "_mm512_stream_ps", "__m512"
+	if n == 8 {
+		isa, st, m = "defined(__AVX__)", "_mm256_stream_ps", "__m256"
+	}
+	r.types[name] = "#if defined(__x86_64__) || defined(__i386__)\n#include <immintrin.h>\n#endif\n" +
+		strings.NewReplacer("@N@", strconv.Itoa(n), "@ISA@", isa, "@ST@", st, "@M@", m).Replace(streamTemplate)
+	r.typeOrder = append(r.typeOrder, name)
 }
 
 // vecMathTemplate is SIMD exp2 and log2 for float vectors of @N@ lanes,
@@ -269,6 +303,11 @@ func (r *cRenderer) render(uops []*uop.UOp) (err error) {
 			stack = stack[:len(stack)-1]
 		default:
 			r.k.Work += trips
+			if u.Op == uop.STORE && u.Src[0].DType == dtype.Float32 {
+				if n := u.Src[2].DType.Count(); (n == 16 || n == 8) && trips*int64(n)*4 >= streamMin {
+					r.streamed[u] = true
+				}
+			}
 		}
 	}
 	for _, u := range uops {
@@ -303,6 +342,11 @@ func (r *cRenderer) render(uops []*uop.UOp) (err error) {
 	}
 	out.WriteString("  (void)vars; (void)start; (void)end;\n")
 	out.WriteString(src)
+	if len(r.streamed) > 0 {
+		// Streamed stores are weakly ordered: fence them before the
+		// kernel reports that it is done.
+		out.WriteString("#if defined(__SSE__)\n  _mm_sfence();\n#endif\n")
+	}
 	out.WriteString("}\n")
 	r.k.Src = out.String()
 	return nil
@@ -704,6 +748,11 @@ func (r *cRenderer) store(u *uop.UOp) {
 			r.line("%s[%s + %d] = f_to_bf16(%s[%d]);", p, idx, l, v, l)
 		}
 	default:
+		if r.streamed[u] {
+			r.stream(n)
+			r.line("stream_%d(%s + %s, %s);", n, p, idx, v)
+			return
+		}
 		r.line("*(%s *)(%s + %s) = %s;", r.cType(val.DType), p, idx, v)
 	}
 }

@@ -125,3 +125,38 @@ func TestSelectUnderSqrtRegression(t *testing.T) {
 		t.Fatalf("got %v, want [10416 248]", got)
 	}
 }
+
+// TestLargeOutputsStream: a float output larger than the last-level cache
+// is written with stores that bypass it (stream_N), on every thread of the
+// split loop, with the same values; an output that is read again soon is
+// not.
+func TestLargeOutputsStream(t *testing.T) {
+	needCompiler(t)
+	const n = 1<<24 + 48 // 64 MiB and three vectors
+	x := g.Arange(n).To("CPU").Cast(g.Float32).Contiguous().Realize()
+	for _, tc := range []struct {
+		n      int
+		stream bool
+	}{{n, true}, {1 << 16, false}} {
+		v := x.Shrink([][2]int{{0, tc.n}})
+		var got []float32
+		kernels := g.Capture(func() { got = v.Mul(2).Add(1).Contiguous().Float32s() })
+		streamed := false
+		for _, k := range kernels {
+			if s, ok := k.Prog.(interface{ Source() string }); ok && strings.Contains(s.Source(), "stream_") {
+				streamed = true
+			}
+		}
+		if streamed != tc.stream {
+			t.Errorf("%d floats: streamed stores %v, want %v", tc.n, streamed, tc.stream)
+		}
+		for i := 0; i < tc.n; i += 997 {
+			if want := float32(i)*2 + 1; got[i] != want {
+				t.Fatalf("%d floats: element %d is %v, want %v", tc.n, i, got[i], want)
+			}
+		}
+		if want := float32(tc.n-1)*2 + 1; got[tc.n-1] != want {
+			t.Fatalf("%d floats: last element %v, want %v", tc.n, got[tc.n-1], want)
+		}
+	}
+}
