@@ -45,14 +45,7 @@ func BenchmarkQuantApply(b *testing.B) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, shape := range [][3]int{{5632, 2048, 8}, {32000, 288, 4}} {
 		rows, cols, weights := shape[0], shape[1], shape[2]
-		w := make([]float32, rows*cols)
-		for i := range w {
-			w[i] = float32(rng.NormFloat64()) * 0.05
-		}
-		x := make([]float32, cols)
-		for i := range x {
-			x[i] = float32(rng.NormFloat64())
-		}
+		w, x := normals(rng, rows*cols, 0.05), normals(rng, cols, 1)
 		for _, f := range []struct {
 			name  string
 			quant func(int, int, []float32) (*quant.Planes, error) // nil: float32

@@ -22,6 +22,16 @@ var halfScales = map[quant.Format][]int{
 	quant.Q6_K: {208},
 }
 
+// normals are n values drawn from a normal distribution of standard
+// deviation sd.
+func normals(rng *rand.Rand, n int, sd float64) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64() * sd)
+	}
+	return v
+}
+
 // randomPlanes are rows x cols planes of format f made from blocks of
 // random bytes whose half-float scales are about 0.008 (and Q6_K's 8-bit
 // sub-scales in -32..31).
@@ -115,11 +125,7 @@ func TestQuantApplyInIntegers(t *testing.T) {
 	const rows = 48
 	rng := rand.New(rand.NewPCG(1, 2))
 	quantized := func(f func(int, int, []float32) (*quant.Planes, error), cols int) *quant.Planes {
-		w := make([]float32, rows*cols)
-		for i := range w {
-			w[i] = float32(rng.NormFloat64()) * 0.05
-		}
-		p, err := f(rows, cols, w)
+		p, err := f(rows, cols, normals(rng, rows*cols, 0.05))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -271,14 +277,7 @@ func TestQuantApplyWithoutVNNI(t *testing.T) {
 	}
 	const rows, cols = 24, 352
 	rng := rand.New(rand.NewPCG(7, 8))
-	w := make([]float32, rows*cols)
-	for i := range w {
-		w[i] = float32(rng.NormFloat64()) * 0.05
-	}
-	x := make([]float32, cols)
-	for i := range x {
-		x[i] = float32(rng.NormFloat64())
-	}
+	w, x := normals(rng, rows*cols, 0.05), normals(rng, cols, 1)
 	saved := cpu.Flags
 	cpu.Flags = append(append([]string{}, saved...), "-mno-avx512vnni", "-mno-avxvnni", "-mno-avx512bw")
 	defer func() { cpu.Flags = saved }()
