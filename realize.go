@@ -200,7 +200,11 @@ func realize(ts ...*Tensor) error {
 				kernels++
 			}
 		}
-		fmt.Fprintf(device.DebugOutput, "schedule: %d kernels, %d copies for %d tensors\n", kernels, copies, len(targets))
+		cached := ""
+		if s.Cached {
+			cached = " (cached)"
+		}
+		fmt.Fprintf(device.DebugOutput, "schedule: %d kernels, %d copies for %d tensors%s\n", kernels, copies, len(targets), cached)
 	}
 	if err := run(s); err != nil {
 		return err

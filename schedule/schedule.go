@@ -53,6 +53,9 @@ type Schedule struct {
 	Views map[*uop.UOp]*uop.UOp
 	// VarVals are the values the symbolic variables are bound to.
 	VarVals map[string]int64
+	// Cached says the schedule is one made before for a graph of the same
+	// structure, with this graph's buffers swapped in.
+	Cached bool
 }
 
 // IsBufferView reports whether u is a realized buffer under movement ops
@@ -84,9 +87,18 @@ func ViewOf(u *uop.UOp) (*device.Buffer, shape.ShapeTracker) {
 // Create schedules the realization of targets.
 func Create(targets []*uop.UOp) *Schedule {
 	bound, vals := unbind(targets)
-	g := newGraph(bound)
-	g.findRealizes()
-	s := g.build()
+	st := structureOf(bound)
+	var s *Schedule
+	if t := cached(st.key); t != nil {
+		s = t.instantiate(st, bound)
+	} else {
+		g := newGraph(bound)
+		g.findRealizes()
+		s = g.build()
+		if t := newTemplate(s, st, bound); t != nil {
+			remember(st.key, t)
+		}
+	}
 	s.VarVals = vals
 	for i, t := range targets {
 		if bound[i] != t {

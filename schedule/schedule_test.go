@@ -84,3 +84,45 @@ func TestFusionRules(t *testing.T) {
 		}
 	}
 }
+
+// TestScheduleCache: a graph of the same structure over other buffers
+// reuses the schedule with its buffers swapped in and fresh intermediates;
+// another constant, or the same buffer read twice where there were two,
+// is another structure.
+func TestScheduleCache(t *testing.T) {
+	chain := func(x, y *uop.UOp, k float64) *uop.UOp { // three kernels
+		c := uop.Const("GO:0", dtype.Float32, k).Reshape([]int{1, 1}).Expand([]int{8, 8})
+		u := x.Alu(uop.ADD, y)
+		for range 3 {
+			u = contiguous(u.Alu(uop.MUL, c).Permute([]int{1, 0}))
+		}
+		return u
+	}
+	a, b, c, d := buffer(8, 8), buffer(8, 8), buffer(8, 8), buffer(8, 8)
+	first := Create([]*uop.UOp{chain(a, b, 3)})
+	second := Create([]*uop.UOp{chain(c, d, 3)})
+	if first.Cached || !second.Cached {
+		t.Fatalf("cached: first %v, second %v; want false, true", first.Cached, second.Cached)
+	}
+	if len(second.Items) != len(first.Items) {
+		t.Fatalf("%d items from the cache, %d made", len(second.Items), len(first.Items))
+	}
+	bufOf := func(u *uop.UOp) *device.Buffer { b, _ := ViewOf(u); return b }
+	in := second.Items[0].Bufs[1:]
+	if len(in) != 2 || in[0] != bufOf(c) || in[1] != bufOf(d) {
+		t.Errorf("the cached schedule's first kernel reads %v, want the buffers of c and d", in)
+	}
+	for i, it := range second.Items {
+		if it.AST != first.Items[i].AST {
+			t.Errorf("item %d: another kernel", i)
+		}
+		if it.Bufs[0] == first.Items[i].Bufs[0] {
+			t.Errorf("item %d writes the first schedule's buffer", i)
+		}
+	}
+	for _, s := range [][]*uop.UOp{{chain(c, d, 4)}, {chain(c, c, 3)}} {
+		if Create(s).Cached {
+			t.Errorf("%v: taken from the cache", s[0])
+		}
+	}
+}

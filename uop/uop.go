@@ -213,6 +213,14 @@ func writeArgKey(kb *strings.Builder, arg any) {
 	}
 }
 
+// ArgKey is the text that identifies a node's argument in the interning
+// key (a buffer by its identity).
+func ArgKey(arg any) string {
+	var kb strings.Builder
+	writeArgKey(&kb, arg)
+	return kb.String()
+}
+
 // Done returns, for an ASSIGN that has run, the buffer view it wrote (its
 // value from then on); nil otherwise.
 func (u *UOp) Done() *UOp { return u.done.Load() }
