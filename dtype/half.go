@@ -3,7 +3,8 @@ package dtype
 import "math"
 
 // Float16Bits rounds f to the nearest IEEE 754 half-precision value (ties to
-// even) and returns its bits. Overflow gives ±Inf, NaN stays NaN.
+// even, as ggml's GGML_FP32_TO_FP16) and returns its bits. Overflow gives
+// ±Inf; a NaN stays a quiet NaN with the top of its payload.
 func Float16Bits(f float32) uint16 {
 	b := math.Float32bits(f)
 	sign := uint16(b>>16) & 0x8000
@@ -12,7 +13,7 @@ func Float16Bits(f float32) uint16 {
 	switch {
 	case exp == 0xff: // Inf or NaN
 		if man != 0 {
-			return sign | 0x7e00
+			return sign | 0x7e00 | uint16(man>>13)
 		}
 		return sign | 0x7c00
 	case exp > 127+15: // overflow

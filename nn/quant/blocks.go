@@ -3,6 +3,8 @@ package quant
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/gograd/gograd/dtype"
 )
 
 // DequantizeBlocks decodes the blocks of format f in data to float32 in
@@ -109,7 +111,7 @@ func DequantizeBlocks(f Format, data []byte, dst []float32) error {
 }
 
 // f16 reads a little-endian half at b[0:2] as float32.
-func f16(b []byte) float32 { return halfToFloat(binary.LittleEndian.Uint16(b)) }
+func f16(b []byte) float32 { return dtype.Float16Float(binary.LittleEndian.Uint16(b)) }
 
 // scaleMinK4 unpacks sub-block j's 6-bit scale and min from the 12 bytes
 // of a Q4_K or Q5_K superblock (ggml's get_scale_min_k4): sub-blocks 0-3

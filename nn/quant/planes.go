@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"github.com/gograd/gograd/dtype"
 )
 
 // Planes is a quantized matrix of Rows × Cols (Cols contiguous) with its
@@ -113,7 +115,7 @@ func (p *Planes) scaleSize() int {
 // scale returns value g of a Scale or Min plane.
 func (p *Planes) scale(plane []byte, g int) float32 {
 	if p.ScaleF16 {
-		return halfToFloat(binary.LittleEndian.Uint16(plane[2*g:]))
+		return dtype.Float16Float(binary.LittleEndian.Uint16(plane[2*g:]))
 	}
 	return math.Float32frombits(binary.LittleEndian.Uint32(plane[4*g:]))
 }

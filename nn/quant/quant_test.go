@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/gograd/gograd/dtype"
 )
 
 // randomBlocks returns rows × cols elements of format f in random blocks.
@@ -21,7 +23,7 @@ func randomBlocks(r *rand.Rand, f Format, rows, cols int, finite bool) []byte {
 	}
 	half := func(off int) {
 		v := float32(r.NormFloat64() * 0.02)
-		binary.LittleEndian.PutUint16(b[off:], floatToHalf(v))
+		binary.LittleEndian.PutUint16(b[off:], dtype.Float16Bits(v))
 	}
 	bb := f.BlockBytes()
 	for i := 0; i < len(b); i += bb {
@@ -115,7 +117,7 @@ func TestFromBlocksLayout(t *testing.T) {
 func TestKNibbleOrder(t *testing.T) {
 	for _, f := range []Format{Q4_K, Q5_K} {
 		b := make([]byte, f.BlockBytes())
-		binary.LittleEndian.PutUint16(b, floatToHalf(1))
+		binary.LittleEndian.PutUint16(b, dtype.Float16Bits(1))
 		for s := range 4 { // sub-scales 1, mins 0 for sub-blocks 0-3 ...
 			b[4+s] = 1
 		}
@@ -254,41 +256,6 @@ func TestCheck(t *testing.T) {
 	p := good()
 	p.Q = nil
 	p.Dequantize()
-}
-
-func TestHalf(t *testing.T) {
-	// Every half converts to float32 and back unchanged (NaNs stay NaNs).
-	for h := range 1 << 16 {
-		f := halfToFloat(uint16(h))
-		back := floatToHalf(f)
-		if f != f {
-			if back&0x7c00 != 0x7c00 || back&0x3ff == 0 {
-				t.Fatalf("half %#x: NaN came back as %#x", h, back)
-			}
-			continue
-		}
-		if back != uint16(h) {
-			t.Fatalf("half %#x -> %v -> %#x", h, f, back)
-		}
-	}
-	tests := []struct {
-		f    float32
-		want uint16
-	}{
-		{1 + 1.0/2048, 0x3c00},               // tie to even (down)
-		{1 + 3.0/2048, 0x3c02},               // tie to even (up)
-		{65520, 0x7c00},                      // rounds up to Inf
-		{65519, 0x7bff},                      // largest finite
-		{float32(math.Ldexp(1, -25)), 0},     // tie with zero: to even
-		{float32(math.Ldexp(3, -26)), 1},     // above the tie: smallest subnormal
-		{float32(math.Ldexp(1, -14)), 0x400}, // smallest normal
-		{-2, 0xc000},
-	}
-	for _, tt := range tests {
-		if got := floatToHalf(tt.f); got != tt.want {
-			t.Errorf("floatToHalf(%v) = %#x, want %#x", tt.f, got, tt.want)
-		}
-	}
 }
 
 // TestQuantizeQ8_0 checks one block by hand: amax 127 gives d = 1, and the

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"github.com/gograd/gograd/dtype"
 )
 
 // QuantizeQ8_0 quantizes a rows × cols float32 matrix (row-major) as ggml's
@@ -36,7 +38,7 @@ func quantizeQ8_0(p *Planes, w []float32, lo, hi int) {
 		if d != 0 {
 			id = 1 / d
 		}
-		binary.LittleEndian.PutUint16(p.Scale[2*i:], floatToHalf(d))
+		binary.LittleEndian.PutUint16(p.Scale[2*i:], dtype.Float16Bits(d))
 		q := p.Q[32*i : 32*i+32]
 		for j, v := range x {
 			q[j] = byte(roundInt8(v * id))
@@ -79,7 +81,7 @@ func quantizeQ4_0(p *Planes, w []float32, lo, hi int) {
 		if d != 0 {
 			id = 1 / d
 		}
-		binary.LittleEndian.PutUint16(p.Scale[2*i:], floatToHalf(d))
+		binary.LittleEndian.PutUint16(p.Scale[2*i:], dtype.Float16Bits(d))
 		q := p.Q[16*i : 16*i+16]
 		for j := range 16 {
 			x0 := float32(x[j] * id) // rounded: no fused multiply-add
