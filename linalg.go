@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gograd/gograd/dtype"
+	"github.com/gograd/gograd/uop"
 )
 
 // Matmul is the matrix product with PyTorch's rules: 1-D operands are
@@ -32,11 +33,16 @@ func (t *Tensor) Matmul(w *Tensor) *Tensor {
 		// broadcast, so that the gradient sums over it in float32 too.
 		x, y = x.Cast(Float32), y.Cast(Float32)
 	}
-	// x: (..., n, 1, k); y: (..., 1, m, k)
-	xe := x.Unsqueeze(-2)
-	ye := y.Transpose(-1, -2).Unsqueeze(-3)
-	a, b := xe.broadcast("Matmul", ye)
-	out := a.Mul(b).Sum(-1)
+	var out *Tensor
+	if p := panelWidth(x, y, dt); p > 0 {
+		out = panelMatmul(x, y, p)
+	} else {
+		// x: (..., n, 1, k); y: (..., 1, m, k)
+		xe := x.Unsqueeze(-2)
+		ye := y.Transpose(-1, -2).Unsqueeze(-3)
+		a, b := xe.broadcast("Matmul", ye)
+		out = a.Mul(b).Sum(-1)
+	}
 	if dt.IsInt() || dt.IsHalf() {
 		out = out.Cast(dt) // integers keep their type too (Sum gives int64)
 	}
@@ -47,6 +53,55 @@ func (t *Tensor) Matmul(w *Tensor) *Tensor {
 		out = out.Squeeze(-1)
 	}
 	return out
+}
+
+// panel is the width of the column panels a large right operand is copied
+// into before a product (panelMatmul), a multiple of every vector width the
+// kernel optimiser picks.
+const panel = 64
+
+// panelWidth says whether the product x @ y should read y from column panels,
+// and how wide (0: read y in place). It does for float32 products with a
+// 2-D y of at least a million elements (no longer held in a core's cache)
+// whose columns the panels divide, when x has enough rows to share the
+// copy: 256, or 32 where reading y in place is slow anyway, as when y is a
+// transposed view (x @ W.T, a Linear layer: the product would read W in
+// short runs along its rows) or its rows lie a multiple of 4 KiB apart
+// (they then share a few cache sets). Measured on a Zen 5 core: x @ W.T
+// with W 5632x2048 goes from 24 to 17 ms at 64 rows of x; a row-major y of
+// 5632 columns runs 20% slower packed at 64 rows and 15% faster at 256.
+func panelWidth(x, y *Tensor, dt dtype.DType) int {
+	if dt != Float32 || y.Ndim() != 2 {
+		return 0
+	}
+	k, n := y.Dim(0), y.Dim(1)
+	if n%panel != 0 || k*n < 1<<20 {
+		return 0
+	}
+	rows := x.Numel() / k
+	slowInPlace := y.uop.Op == uop.PERMUTE || n%1024 == 0
+	if rows < 32 || rows < 256 && !slowInPlace {
+		return 0
+	}
+	return panel
+}
+
+// panelMatmul is x @ y with y first copied into panels of p columns, the
+// layout (n/p, k, p), as BLAS libraries pack their operands. A kernel tile
+// then reads its p columns of y for every k from one contiguous run. Read in
+// place from a row-major y, those rows lie n floats apart: with n a power of
+// two they fall into a few cache sets and evict each other, and the tile
+// reads y from memory again for every block of rows of x (a 2048x2048
+// product ran at a third of the speed).
+func panelMatmul(x, y *Tensor, p int) *Tensor {
+	k, n := y.Dim(0), y.Dim(1)
+	packed := y.Reshape(k, n/p, p).Permute(1, 0, 2).Contiguous() // (n/p, k, p)
+	// x: (..., m, 1, 1, k); packed as (1, n/p, p, k)
+	shape := append(x.Shape()[:x.Ndim()-1], 1, 1, k)
+	xe := x.Reshape(shape...)
+	ye := packed.Permute(0, 2, 1)
+	out := xe.Mul(ye).Sum(-1) // (..., m, n/p, p)
+	return out.Reshape(append(x.Shape()[:x.Ndim()-1], n)...)
 }
 
 // Dot is Matmul.

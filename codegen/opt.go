@@ -262,7 +262,17 @@ func (k *Kernel) HandOpts(vecBytes int) []Opt {
 	if !hasReduce {
 		if contiguousOut >= 0 {
 			if w := width(k.Full[contiguousOut]); w > 0 {
-				try(Opt{Upcast, contiguousOut, w, true})
+				across, n := k.transposedAxis(contiguousOut, loads), len(k.Full)
+				if try(Opt{Upcast, contiguousOut, w, true}) && across >= 0 {
+					if len(k.Full) == n && across > contiguousOut { // the vector took the whole axis
+						across--
+					}
+					for _, amt := range []int{w, 8, 4} {
+						if k.Full[across]%amt == 0 && try(Opt{Upcast, across, amt, false}) {
+							break
+						}
+					}
+				}
 			}
 		}
 		return opts
@@ -353,6 +363,26 @@ func (k *Kernel) HandOpts(vecBytes int) []Opt {
 		k.scalarTile(loads, try)
 	}
 	return opts
+}
+
+// transposedAxis is, for an elementwise kernel vectorized along the output's
+// contiguous axis out, another global axis along which some load is
+// contiguous while it is strided along out: a transpose (-1: none). Upcast
+// as well, each of that load's cache lines is used whole in one iteration,
+// instead of one float of it per vector, evicted before the next (the rows
+// of a power-of-two matrix all fall into one cache set).
+func (k *Kernel) transposedAxis(out int, loads []int) int {
+	for _, i := range loads {
+		if s, ok := k.strideOf(i, out); !ok || s == 0 || s == 1 {
+			continue
+		}
+		for a := k.NGlobal - 1; a >= 0; a-- {
+			if s, ok := k.strideOf(i, a); a != out && ok && s == 1 {
+				return a
+			}
+		}
+	}
+	return -1
 }
 
 // maxTile bounds the accumulators of a register tile: the product of its
@@ -518,10 +548,38 @@ func (k *Kernel) outputTile(col int, loads []int, width func(int) int, try func(
 			break
 		}
 	}
+	if colLoop < 0 && rowLoop >= 0 {
+		// The tile took the whole column axis (a product whose right
+		// operand was copied into panels of the tile's width): the panel
+		// axis, along which only the vector operand moves, takes its place.
+		colLoop = k.panelLoop(rowLoop, vecLoads, loads)
+	}
 	if colLoop >= 0 && rowLoop >= 0 && rowLoop < colLoop {
 		try(Opt{Swap, rowLoop, colLoop, false})
 	}
 	return true
+}
+
+// panelLoop is a global loop other than row along which every one of
+// vecLoads moves and every other load is broadcast (-1: none).
+func (k *Kernel) panelLoop(row int, vecLoads, loads []int) int {
+	for a := range k.NGlobal {
+		if a == row {
+			continue
+		}
+		ok := true
+		for _, i := range loads {
+			s, known := k.strideOf(i, a)
+			if !known || (s != 0) != slices.Contains(vecLoads, i) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return a
+		}
+	}
+	return -1
 }
 
 // key identifies the kernel's optimisations (for caches).
