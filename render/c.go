@@ -298,6 +298,26 @@ func (r *cRenderer) vecMath(n int) {
 	r.typeOrder = append(r.typeOrder, name)
 }
 
+// tileTuning makes GCC schedule a register-tiled kernel as for a core with
+// 512-bit loads to spare: GCC 12 tunes -march=native on a Zen 4 or 5 as a
+// Zen 3 and then folds the tile's vector loads into its FMAs, loading each
+// vector of a matmul's panel once per row of the tile (20 loads per 16 FMAs
+// instead of 8: 84 against 110 GFLOP/s on one core).
+const tileTuning = "#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)\n" +
+	"__attribute__((target(\"tune=icelake-server\")))\n#endif\n"
+
+// registerTile reports whether the kernel keeps a tile of at least eight
+// vector accumulators (a matmul's or a convolution's outputs).
+func registerTile(uops []*uop.UOp) bool {
+	n := 0
+	for _, u := range uops {
+		if u.Op == uop.DEFINE_ACC && u.DType.Count() > 1 {
+			n++
+		}
+	}
+	return n >= 8
+}
+
 func (r *cRenderer) line(format string, args ...any) {
 	r.b.WriteString(strings.Repeat("  ", r.depth+1))
 	fmt.Fprintf(&r.b, format, args...)
@@ -347,6 +367,9 @@ func (r *cRenderer) render(uops []*uop.UOp) (err error) {
 	out.WriteString(cPrelude)
 	for _, t := range r.typeOrder {
 		out.WriteString(r.types[t] + "\n")
+	}
+	if registerTile(uops) {
+		out.WriteString(tileTuning)
 	}
 	fmt.Fprintf(&out, "void %s(void **bufs, const long long *vars, long long start, long long end) {\n", r.k.Name)
 	// Buffers do not alias, except in a kernel with several outputs updated
