@@ -267,7 +267,7 @@ func (k *Kernel) HandOpts(vecBytes int) []Opt {
 					if len(k.Full) == n && across > contiguousOut { // the vector took the whole axis
 						across--
 					}
-					for _, amt := range []int{w, 8, 4} {
+					for _, amt := range []int{16, 8, 4} { // a 64-byte line of floats, at most
 						if k.Full[across]%amt == 0 && try(Opt{Upcast, across, amt, false}) {
 							break
 						}
