@@ -13,6 +13,21 @@ import (
 	"github.com/gograd/gograd/nn/quant"
 )
 
+// writeCustom runs randllama with a custom shape given by flags, writing
+// path, and opens what it wrote.
+func writeCustom(t *testing.T, path string, flags ...string) *gguf.File {
+	t.Helper()
+	args := append(append([]string{"-shape", "custom"}, flags...), "-o", path)
+	if err := run(args, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // TestTinyModelRuns writes a tiny model of every type, loads it with its
 // tokenizer as gograd does, and checks that a decoding step gives finite,
 // varied logits. dim 256 makes q4_0's output Q6_K.
@@ -20,15 +35,8 @@ func TestTinyModelRuns(t *testing.T) {
 	for _, typ := range fileTypes {
 		t.Run(typ.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "tiny.gguf")
-			args := []string{"-shape", "custom", "-dim", "256", "-layers", "1", "-heads", "4", "-kv-heads", "2",
-				"-ffn", "64", "-vocab", "400", "-ctx", "16", "-type", typ.name, "-seed", "7", "-o", path}
-			if err := run(args, io.Discard); err != nil {
-				t.Fatal(err)
-			}
-			f, err := gguf.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			f := writeCustom(t, path, "-dim", "256", "-layers", "1", "-heads", "4", "-kv-heads", "2",
+				"-ffn", "64", "-vocab", "400", "-ctx", "16", "-type", typ.name, "-seed", "7")
 			out, _ := f.Tensor("output.weight")
 			if want := typ.output(256); out.Type != want {
 				t.Errorf("output.weight is %s, want %s", out.Type, want)
@@ -74,16 +82,8 @@ func TestDeterministic(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, seed string) []byte {
 		t.Helper()
-		path := filepath.Join(dir, name)
-		args := []string{"-shape", "custom", "-dim", "64", "-layers", "1", "-heads", "2", "-kv-heads", "1",
-			"-ffn", "96", "-vocab", "300", "-ctx", "8", "-type", "q4_0", "-seed", seed, "-o", path}
-		if err := run(args, io.Discard); err != nil {
-			t.Fatal(err)
-		}
-		f, err := gguf.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		f := writeCustom(t, filepath.Join(dir, name), "-dim", "64", "-layers", "1", "-heads", "2", "-kv-heads", "1",
+			"-ffn", "96", "-vocab", "300", "-ctx", "8", "-type", "q4_0", "-seed", seed)
 		w, _ := f.Tensor("blk.0.ffn_down.weight")
 		return slices.Clone(w.Data)
 	}
