@@ -84,7 +84,7 @@ static inline uint64_t f2u_(double f) { return (f >= 9223372036854775808.0 && f 
 
 // C renders a linear program as a C kernel.
 func C(name string, uops []*uop.UOp) (*CKernel, error) {
-	r := &cRenderer{names: map[*uop.UOp]string{}, k: &CKernel{Name: name}, streamed: map[*uop.UOp]bool{}}
+	r := &cRenderer{names: map[*uop.UOp]string{}, k: &CKernel{Name: name}, streamed: map[*uop.UOp]bool{}, prefetch: map[*uop.UOp]bool{}}
 	if err := r.render(uops); err != nil {
 		return nil, err
 	}
@@ -100,6 +100,7 @@ type cRenderer struct {
 	types     map[string]string // vector typedefs and helpers, by name
 	typeOrder []string
 	streamed  map[*uop.UOp]bool // vector stores that bypass the caches
+	prefetch  map[*uop.UOp]bool // byte loads that prefetch ahead
 }
 
 // streamMin is the output, in bytes, from which a kernel's float vector
@@ -107,6 +108,42 @@ type cRenderer struct {
 // than the last-level cache is evicted before anything reads it, and a
 // normal store first reads every line it writes.
 const streamMin = 64 << 20
+
+// prefetchMin is the volume, in bytes, from which a kernel's loads of
+// bytes that advance through memory with its innermost reduce loop
+// prefetch ahead: more than the core's L2 keeps. A matrix-vector product
+// of quantized weights does so much work per cache line that the
+// hardware prefetcher, which follows the demand, stays too close behind:
+// on this Zen 5 a q4_0 product (5632x2048, weights from memory) read
+// 22 GB/s without and 28 GB/s with a prefetch 4 KiB ahead, while float
+// weights, read four times as fast per instruction, gained nothing. The
+// weights of a model's decoding step come from memory whatever their
+// own size, so the bound is low: 256 KiB.
+const prefetchMin = 256 << 10
+
+// prefetchAhead is how far ahead, in bytes, those loads prefetch.
+const prefetchAhead = 4096
+
+// streamsBytes reports whether u, inside the loops ranges, is a vector
+// load of 1-byte integers without a mask that advances by its own width
+// with each turn of the innermost loop, a reduce, and moves on with every
+// outer loop too, so that the kernel reads its trips*width bytes once:
+// at least prefetchMin of them.
+func streamsBytes(u *uop.UOp, ranges []*uop.UOp, trips int64) bool {
+	n := u.DType.Count()
+	inner := ranges[len(ranges)-1]
+	if n < 16 || len(u.Src) != 2 || u.Src[0].DType.Size() != 1 || !u.Src[0].DType.IsInt() ||
+		!inner.Arg.(uop.RangeArg).Reduce || trips*int64(n) < prefetchMin {
+		return false
+	}
+	for _, r := range ranges {
+		c, ok := uop.AffineIn(u.Src[1], r)
+		if !ok || c == 0 || r == inner && c != int64(n) {
+			return false
+		}
+	}
+	return true
+}
 
 // streamTemplate stores a float vector of @N@ lanes around the caches
 // where the target has the instruction and the address is aligned to the
@@ -342,20 +379,26 @@ func (r *cRenderer) render(uops []*uop.UOp) (err error) {
 	}
 	trips := int64(1)
 	var stack []int64
+	var ranges []*uop.UOp
 	for _, u := range uops {
 		switch u.Op {
 		case uop.RANGE:
 			stack = append(stack, trips)
+			ranges = append(ranges, u)
 			trips *= int64(u.Arg.(uop.RangeArg).Size)
 		case uop.ENDRANGE:
 			trips = stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
+			ranges = ranges[:len(ranges)-1]
 		default:
 			r.k.Work += trips
 			if u.Op == uop.STORE && u.Src[0].DType == dtype.Float32 {
 				if n := u.Src[2].DType.Count(); (n == 16 || n == 8) && trips*int64(n)*4 >= streamMin {
 					r.streamed[u] = true
 				}
+			}
+			if u.Op == uop.LOAD && len(ranges) > 0 && streamsBytes(u, ranges, trips) {
+				r.prefetch[u] = true
 			}
 		}
 	}
@@ -452,6 +495,9 @@ func (r *cRenderer) uop(u *uop.UOp, split bool) {
 	case uop.ASSIGN:
 		r.line("%s = %s;", r.name(u.Src[0]), r.name(u.Src[1]))
 	case uop.LOAD:
+		if r.prefetch[u] {
+			r.line("__builtin_prefetch(%s + %s + %d);", r.name(u.Src[0]), r.name(u.Src[1]), prefetchAhead)
+		}
 		v := r.fresh("val", u)
 		load := r.cLoad(u.Src[0], r.name(u.Src[1]), u.DType.Count())
 		if len(u.Src) > 2 {

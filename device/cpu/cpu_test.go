@@ -160,3 +160,47 @@ func TestLargeOutputsStream(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamingBytesPrefetch: a product of int8 rows with a vector
+// prefetches the rows ahead when they are more than an L2 of bytes read
+// once, never the vector that every row reads again, and gives the
+// product's values either way.
+func TestStreamingBytesPrefetch(t *testing.T) {
+	needCompiler(t)
+	const cols = 512
+	for _, tc := range []struct {
+		rows     int
+		prefetch bool
+	}{{1024, true}, {64, false}} {
+		w := make([]int8, tc.rows*cols)
+		for i := range w {
+			w[i] = int8(i*7%251 - 125)
+		}
+		x := make([]int8, cols)
+		for i := range x {
+			x[i] = int8(i%19 - 9)
+		}
+		wt := g.FromSliceOn("CPU", w).Reshape(tc.rows, cols).Realize()
+		xt := g.FromSliceOn("CPU", x).Reshape(1, cols).Realize()
+		var got []int32
+		kernels := g.Capture(func() { got = wt.Cast(g.Int32).Mul(xt.Cast(g.Int32)).Sum(1).Int32s() })
+		var src string
+		for _, k := range kernels {
+			if s, ok := k.Prog.(interface{ Source() string }); ok {
+				src += s.Source()
+			}
+		}
+		if n := strings.Count(src, "__builtin_prefetch("); n != map[bool]int{true: 1, false: 0}[tc.prefetch] {
+			t.Errorf("%d rows: %d prefetches, want prefetch=%v; source:\n%s", tc.rows, n, tc.prefetch, src)
+		}
+		for r := range tc.rows {
+			var want int32
+			for c := range cols {
+				want += int32(w[r*cols+c]) * int32(x[c])
+			}
+			if got[r] != want {
+				t.Fatalf("%d rows: row %d is %d, want %d", tc.rows, r, got[r], want)
+			}
+		}
+	}
+}
