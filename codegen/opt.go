@@ -538,13 +538,23 @@ func (k *Kernel) outputTile(col int, loads []int, width func(int) int, try func(
 	if !upcast(colLoop, w, true) {
 		return false
 	}
+	cols := 1
 	for _, more := range []int{4, 2, 5, 3} {
 		if colLoop >= 0 && k.Full[colLoop]%more == 0 && upcast(colLoop, more, false) {
+			cols = more
 			break
 		}
 	}
-	for _, amt := range []int{4, 2} {
-		if rowLoop >= 0 && k.Full[rowLoop]%amt == 0 && upcast(rowLoop, amt, false) {
+	// Four rows, or where the columns take a single vector (a
+	// convolution's rows of 56, whose vectors of 8 are gathered lane by
+	// lane at the padded edges), as many as the tile holds: each vector
+	// loaded then feeds that many accumulators.
+	rows := []int{4, 2}
+	if cols == 1 {
+		rows = []int{16, 8, 4, 2}
+	}
+	for _, amt := range rows {
+		if rowLoop >= 0 && amt <= maxTile && k.Full[rowLoop]%amt == 0 && upcast(rowLoop, amt, false) {
 			break
 		}
 	}
