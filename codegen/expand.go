@@ -141,7 +141,7 @@ func (e *expander) expand(u *uop.UOp, lanes []int) *uop.UOp {
 		idx, valid := e.index(u.Src[1], lanes)
 		src := []*uop.UOp{u.Src[0], idx}
 		if !alwaysTrue(valid) {
-			src = append(src, valid)
+			src = []*uop.UOp{u.Src[0], uop.SimplifyGiven(idx, valid), valid}
 		}
 		out = uop.New(uop.LOAD, u.DType, src, nil)
 	case uop.CONST:

@@ -926,6 +926,14 @@ func (r *cRenderer) cExpr(u *uop.UOp, s []string) string {
 		if src.IsUnsigned() {
 			return fmt.Sprintf("(%s == 0 ? 0 : (%s)(%s %s %s))", s[1], ct, s[0], op, s[1])
 		}
+		if d := u.Src[1]; d.Op == uop.CONST {
+			// An index divided by a constant: in 32 unsigned bits where
+			// both fit, a shorter multiply-high than 64 signed ones need.
+			lo, hi := u.Src[0].Bounds()
+			if c := uop.ConstInt(d); c > 0 && c <= math.MaxUint32 && lo >= 0 && hi <= math.MaxUint32 {
+				return fmt.Sprintf("(%s)((uint32_t)%s %s %dU)", ct, s[0], op, c)
+			}
+		}
 		minus1 := fmt.Sprintf("(%s)(0 - (u%s)%s)", ct, ct, s[0])
 		if u.Op == uop.MOD {
 			minus1 = "0"

@@ -526,6 +526,33 @@ func foldDivMod(x *UOp, c int64, mod bool) *UOp {
 		}
 		return buildSum(x.DType, append(quo, term{r.Alu(IDIV, cu), 1}))
 	}
+	// Split off a remainder too small to carry: with g dividing c and the
+	// coefficients of every other term, and the terms g does not divide
+	// summing to r in [0, g), x//c = (x-r)/g // (c/g) and
+	// x%c = ((x-r)/g % (c/g))*g + r (an image's row inside a batch).
+	for _, t := range ts {
+		g := gcd(c, t.coef)
+		if t.base == nil || g <= 1 || g == c {
+			continue
+		}
+		var big, small []term
+		for _, u := range ts {
+			if u.coef%g == 0 {
+				big = append(big, term{u.base, u.coef / g})
+			} else {
+				small = append(small, u)
+			}
+		}
+		r := buildSum(x.DType, small)
+		if len(small) == 0 || r.vmin < 0 || r.vmax >= g {
+			continue
+		}
+		q, cg := buildSum(x.DType, big), KConst(x.DType, c/g)
+		if mod {
+			return q.Alu(MOD, cg).Alu(MUL, KConst(x.DType, g)).Alu(ADD, r)
+		}
+		return q.Alu(IDIV, cg)
+	}
 	// Divide through by a common factor of every coefficient and c.
 	g := c
 	for _, t := range ts {

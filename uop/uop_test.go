@@ -1,6 +1,7 @@
 package uop
 
 import (
+	"maps"
 	"runtime"
 	"testing"
 
@@ -114,6 +115,8 @@ func TestSymbolic(t *testing.T) {
 		{"ravel unravel", k.Alu(IDIV, c(4)).Alu(MUL, c(4)).Alu(ADD, k.Alu(MOD, c(4))), k},
 		{"three axes", i.Alu(MUL, c(48)).Alu(ADD, j.Alu(MUL, c(8))).Alu(ADD, k).Alu(IDIV, c(8)).Alu(MOD, c(6)), j},
 		{"gcd", i.Alu(MUL, c(4)).Alu(ADD, c(2)).Alu(IDIV, c(2)), i.Alu(MUL, c(2)).Alu(ADD, c(1))},
+		{"small remainder div", i.Alu(MUL, c(8)).Alu(ADD, j).Alu(IDIV, c(16)), i.Alu(IDIV, c(2))},
+		{"small remainder mod", i.Alu(MUL, c(8)).Alu(ADD, j).Alu(MOD, c(16)), i.Alu(MOD, c(2)).Alu(MUL, c(8)).Alu(ADD, j)},
 		{"compare decided", i.Alu(CMPLT, c(4)), KConst(dtype.Bool, true)},
 		{"compare decided false", i.Alu(ADD, c(4)).Alu(CMPLT, c(4)), KConst(dtype.Bool, false)},
 		{"and true", KConst(dtype.Bool, true).Alu(AND, i.Alu(CMPLT, c(2))), i.Alu(CMPLT, c(2))},
@@ -138,6 +141,10 @@ func TestSymbolicKeepsValues(t *testing.T) {
 		i.Alu(MUL, Index(6)).Alu(ADD, Index(4)).Alu(IDIV, Index(4)),
 		j.Alu(MOD, Index(4)).Alu(IDIV, Index(2)),
 		i.Alu(MUL, Index(35)).Alu(ADD, j.Alu(MUL, Index(5))).Alu(ADD, Index(3)).Alu(IDIV, Index(5)).Alu(MOD, Index(7)),
+		i.Alu(MUL, Index(12)).Alu(ADD, j).Alu(IDIV, Index(24)),
+		i.Alu(MUL, Index(12)).Alu(ADD, j).Alu(MOD, Index(24)),
+		i.Alu(MUL, Index(6)).Alu(ADD, j).Alu(IDIV, Index(12)), // j reaches 6: no split
+		i.Alu(MUL, Index(6)).Alu(ADD, j).Alu(MOD, Index(12)),
 	}
 	for _, e := range exprs {
 		s := Simplify(e)
@@ -175,4 +182,58 @@ func TestEvalConstSemantics(t *testing.T) {
 			t.Errorf("%v %v(%v, %v) = %v, want %v", tc.dt, tc.op, tc.a, tc.b, got, tc.want)
 		}
 	}
+}
+
+// TestSimplifyGiven: the index of a load gated by a window's bounds, with a
+// division that the bounds decide, loses it, and keeps its value wherever
+// the gate is true; outside the gate it may differ.
+func TestSimplifyGiven(t *testing.T) {
+	m, p, q := Range(0, 4, false), Range(1, 4, false), Range(2, 3, false) // 0..3, 0..3, 0..2
+	s, r := Range(3, 4, false), Range(4, 3, false)
+	c := Index
+	e1 := p.Alu(ADD, q.Alu(MUL, c(4))) // up to 11, valid below 10
+	e2 := s.Alu(ADD, r.Alu(MUL, c(4)))
+	valid := e1.Alu(CMPLT, c(10)).Alu(AND, e2.Alu(CMPLT, c(10)))
+	// 100m + 10e1 + e2 reaches 421 in the loops but 399 in the window,
+	// written out term by term as a kernel's index is.
+	x := m.Alu(MUL, c(100)).Alu(ADD, p.Alu(MUL, c(10))).Alu(ADD, q.Alu(MUL, c(40))).Alu(ADD, s).Alu(ADD, r.Alu(MUL, c(4)))
+	idx := Simplify(x.Alu(IDIV, c(400)).Alu(MUL, c(7)).Alu(ADD, x.Alu(MOD, c(400))))
+	got := SimplifyGiven(idx, valid)
+	if divisions(got) >= divisions(idx) {
+		t.Fatalf("%d divisions before, %d after:\n%s", divisions(idx), divisions(got), got.Tree())
+	}
+	differs := false
+	for _, env := range allValues(m, p, q, s, r) {
+		want, have := EvalIndex(idx, env), EvalIndex(got, env)
+		if EvalIndex(e1, env) < 10 && EvalIndex(e2, env) < 10 {
+			if have != want {
+				t.Fatalf("at %v: %d, want %d", env, have, want)
+			}
+		} else if have != want {
+			differs = true
+		}
+	}
+	if !differs {
+		t.Errorf("no difference outside the window: the bounds were not used")
+	}
+	if same := SimplifyGiven(idx, KConst(dtype.Bool, true)); same != idx {
+		t.Errorf("without clauses the index changed:\n%s", same.Tree())
+	}
+}
+
+// allValues lists every assignment of the ranges' values.
+func allValues(ranges ...*UOp) []map[*UOp]int64 {
+	envs := []map[*UOp]int64{{}}
+	for _, r := range ranges {
+		var next []map[*UOp]int64
+		for _, e := range envs {
+			for v := range int64(r.Arg.(RangeArg).Size) {
+				n := maps.Clone(e)
+				n[r] = v
+				next = append(next, n)
+			}
+		}
+		envs = next
+	}
+	return envs
 }
