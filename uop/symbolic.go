@@ -409,28 +409,9 @@ func buildSum(dt dtype.DType, ts []term) *UOp {
 // canonicalSum merges like terms of an integer sum, orders them by node id
 // with the constant last, and returns nil when u already has that form.
 func canonicalSum(u *UOp) *UOp {
-	ts := splitSum(u, 1, nil)
-	merged := make([]term, 0, len(ts))
-	var k int64
-	for _, t := range ts {
-		if t.base == nil {
-			k += t.coef
-			continue
-		}
-		found := false
-		for i := range merged {
-			if merged[i].base == t.base {
-				merged[i].coef += t.coef
-				found = true
-				break
-			}
-		}
-		if !found {
-			merged = append(merged, t)
-		}
-	}
-	slices.SortStableFunc(merged, func(a, b term) int { return structCmp(a.base, b.base) })
-	merged = append(merged, term{nil, k})
+	merged := mergeTerms(splitSum(u, 1, nil))
+	vars := merged[:len(merged)-1] // the constant stays last
+	slices.SortStableFunc(vars, func(a, b term) int { return structCmp(a.base, b.base) })
 	out := buildSum(u.DType, merged)
 	if out == u {
 		return nil
