@@ -182,11 +182,14 @@ type mem struct {
 	mapped bool
 }
 
-const mmapThreshold = 1 << 20
+const (
+	mmapThreshold = 1 << 20
+	hugePage      = 2 << 20 // x86-64 and arm64 transparent huge pages
+)
 
 func (r *cpuRuntime) Alloc(n int) (device.Mem, error) {
 	if n >= mmapThreshold {
-		b, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+		b, err := mapAnon(n)
 		if err != nil {
 			return nil, fmt.Errorf("cpu: mmap %d bytes: %w", n, err)
 		}
@@ -195,9 +198,46 @@ func (r *cpuRuntime) Alloc(n int) (device.Mem, error) {
 	return &mem{b: make([]byte, n)}, nil
 }
 
+// mapAnon maps n bytes of zeroed memory. A mapping of at least a huge page
+// starts on a huge-page boundary and asks for transparent huge pages: a
+// kernel streaming a large weight matrix otherwise takes a TLB miss every
+// 4 KiB, which held a float32 matrix-vector product to about two thirds of
+// the memory bandwidth on a Zen 5. Where the system does not give them
+// (transparent_hugepage "never"), the hint does nothing.
+func mapAnon(n int) ([]byte, error) {
+	size := uintptr(n)
+	if n >= hugePage {
+		size += hugePage
+	}
+	p, err := unix.MmapPtr(-1, 0, nil, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		return nil, err
+	}
+	if n < hugePage {
+		return unsafe.Slice((*byte)(p), n), nil
+	}
+	// Keep [head, head+n) with head aligned; the pages before and after
+	// go back to the system (munmap rounds a length up to whole pages).
+	head := -uintptr(p) & (hugePage - 1)
+	if head > 0 {
+		if err := unix.MunmapPtr(p, head); err != nil {
+			return nil, err
+		}
+	}
+	ps := uintptr(os.Getpagesize())
+	if end := head + (size-hugePage+ps-1)/ps*ps; end < size {
+		if err := unix.MunmapPtr(unsafe.Add(p, end), size-end); err != nil {
+			return nil, err
+		}
+	}
+	b := unsafe.Slice((*byte)(unsafe.Add(p, head)), n)
+	_ = unix.Madvise(b, unix.MADV_HUGEPAGE) // a hint: an error changes nothing
+	return b, nil
+}
+
 func (r *cpuRuntime) Free(m device.Mem) {
 	if mm := m.(*mem); mm.mapped {
-		_ = unix.Munmap(mm.b)
+		_ = unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(mm.b)), uintptr(len(mm.b)))
 	}
 }
 

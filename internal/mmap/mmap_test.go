@@ -50,4 +50,12 @@ func TestRelease(t *testing.T) {
 		t.Error("bytes changed after Release")
 	}
 	_ = keep
+
+	// Memory File did not map is left alone: released heap pages would
+	// read back as zeros.
+	heap := bytes.Repeat([]byte("heap bytes, not a file's!"), 8192)
+	Release(heap)
+	if !bytes.Equal(heap, bytes.Repeat([]byte("heap bytes, not a file's!"), 8192)) {
+		t.Error("Release changed memory that File did not map")
+	}
 }

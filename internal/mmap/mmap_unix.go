@@ -5,6 +5,7 @@ package mmap
 import (
 	"os"
 	"runtime"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -27,8 +28,27 @@ func File(f *os.File, size int) (data []byte, keep any, err error) {
 		return nil, nil, err
 	}
 	m := &mapping{data: data}
-	runtime.AddCleanup(m, func(b []byte) { _ = unix.Munmap(b) }, data)
+	start := uintptr(unsafe.Pointer(&data[0]))
+	live.Store(start, start+uintptr(size))
+	runtime.AddCleanup(m, func(b []byte) {
+		live.Delete(uintptr(unsafe.Pointer(&b[0])))
+		_ = unix.Munmap(b)
+	}, data)
 	return data, m, nil
+}
+
+// live holds the mappings File made and not yet unmapped: start -> end
+// address.
+var live sync.Map
+
+// mapped reports whether [start, end) lies inside one of File's mappings.
+func mapped(start, end uintptr) bool {
+	inside := false
+	live.Range(func(k, v any) bool {
+		inside = k.(uintptr) <= start && end <= v.(uintptr)
+		return !inside
+	})
+	return inside
 }
 
 // Release tells the system that the mapped bytes b will not be read again
@@ -43,7 +63,7 @@ func Release(b []byte) {
 	start := uintptr(unsafe.Pointer(&b[0]))
 	end := start + uintptr(len(b))
 	lo, hi := (start+page-1)&^(page-1), end&^(page-1) // whole pages inside b only
-	if hi <= lo {
+	if hi <= lo || !mapped(start, end) {
 		return
 	}
 	_ = unix.Madvise(unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(&b[0]), lo-start)), hi-lo), unix.MADV_DONTNEED)
