@@ -34,8 +34,9 @@ type OpenOptions struct {
 //   - a llama2.c checkpoint takes its tokenizer.bin from o.Tokenizer, or
 //     from tokenizer.bin beside it;
 //   - a Hugging Face folder (config.json, safetensors) takes its
-//     vocabulary from o.Tokenizer (Hugging Face's tokenizer.json is not
-//     read).
+//     tokenizer from o.Tokenizer, or from the SentencePiece tokenizer.model
+//     inside it (LLaMA 1 and 2, Mistral; Hugging Face's tokenizer.json,
+//     the only tokenizer of LLaMA 3 folders, is not read).
 func Open(path string, o OpenOptions) (*Llama, *tokenizer.Tokenizer, error) {
 	tokPath := o.Tokenizer
 	if path == "" {
@@ -59,7 +60,10 @@ func Open(path string, o OpenOptions) (*Llama, *tokenizer.Tokenizer, error) {
 	}
 	if st.IsDir() {
 		if tokPath == "" {
-			return nil, nil, fmt.Errorf("models: %s is a Hugging Face folder: give a tokenizer with the same vocabulary (a GGUF file or tokenizer.bin); tokenizer.json is not read", path)
+			tokPath = filepath.Join(path, "tokenizer.model")
+			if _, err := os.Stat(tokPath); err != nil {
+				return nil, nil, fmt.Errorf("models: %s is a Hugging Face folder without a tokenizer.model: give a tokenizer with the same vocabulary (tokenizer.model, a GGUF file or tokenizer.bin); tokenizer.json is not read", path)
+			}
 		}
 		m, err := LoadSafetensors(path)
 		if err != nil {
@@ -107,9 +111,25 @@ func Open(path string, o OpenOptions) (*Llama, *tokenizer.Tokenizer, error) {
 	return m, tok, nil
 }
 
-// openTokenizer reads a tokenizer from a GGUF file or a llama2.c
-// tokenizer.bin.
+// openTokenizer reads a tokenizer from a GGUF file, a SentencePiece model
+// (a name ending in .model) or a llama2.c tokenizer.bin, for a model of
+// vocab tokens: a tokenizer with more is an error (its ids would index
+// past the model's embedding).
 func openTokenizer(path string, vocab int) (*tokenizer.Tokenizer, error) {
+	tok, err := readTokenizer(path, vocab)
+	if err != nil {
+		return nil, err
+	}
+	if tok.VocabSize() > vocab {
+		return nil, fmt.Errorf("models: tokenizer %s has %d tokens, the model's vocabulary %d", path, tok.VocabSize(), vocab)
+	}
+	return tok, nil
+}
+
+func readTokenizer(path string, vocab int) (*tokenizer.Tokenizer, error) {
+	if filepath.Ext(path) == ".model" {
+		return tokenizer.LoadSentencePiece(path)
+	}
 	magic, err := readMagic(path)
 	if err != nil {
 		return nil, err

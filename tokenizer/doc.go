@@ -3,8 +3,10 @@
 // Mixtral, llama2.c's tokenizer.bin) and GPT-2-style byte-level BPE with a
 // pre-tokenizer (LLaMA 3, GPT-2 and their relatives).
 //
-// It may import the standard library and nn/gguf (to read a vocabulary from
-// GGUF metadata), nothing else of gograd: tokenizing needs no tensors.
+// It may import the standard library, nn/gguf (to read a vocabulary from
+// GGUF metadata) and google.golang.org/protobuf's wire decoder (for
+// SentencePiece models), nothing else of gograd: tokenizing needs no
+// tensors.
 //
 // # Building a tokenizer
 //
@@ -13,7 +15,9 @@
 // say whether BOS/EOS are added. [New] checks it and builds the lookup
 // tables; [FromGGUF] (through [VocabFromGGUF]) fills a Vocab from the
 // tokenizer.ggml.* keys of a GGUF file with llama.cpp's defaults;
-// [LoadLlama2c] and [ParseLlama2c] read llama2.c's tokenizer.bin. A
+// [LoadLlama2c] and [ParseLlama2c] read llama2.c's tokenizer.bin;
+// [LoadSentencePiece] and [ParseSentencePiece] the SentencePiece
+// tokenizer.model of Hugging Face's LLaMA 1/2 and Mistral folders. A
 // malformed file or vocabulary is an error, never a panic.
 //
 //	tok, err := tokenizer.FromGGUF(f)
