@@ -34,9 +34,10 @@ type OpenOptions struct {
 //   - a llama2.c checkpoint takes its tokenizer.bin from o.Tokenizer, or
 //     from tokenizer.bin beside it;
 //   - a Hugging Face folder (config.json, safetensors) takes its
-//     tokenizer from o.Tokenizer, or from the SentencePiece tokenizer.model
-//     inside it (LLaMA 1 and 2, Mistral; Hugging Face's tokenizer.json,
-//     the only tokenizer of LLaMA 3 folders, is not read).
+//     tokenizer from o.Tokenizer, or from inside it: the SentencePiece
+//     tokenizer.model (LLaMA 1 and 2, Mistral), else tokenizer.json (a
+//     byte-level BPE: LLaMA 3, GPT-2's relatives) with its
+//     tokenizer_config.json.
 func Open(path string, o OpenOptions) (*Llama, *tokenizer.Tokenizer, error) {
 	tokPath := o.Tokenizer
 	if path == "" {
@@ -59,11 +60,13 @@ func Open(path string, o OpenOptions) (*Llama, *tokenizer.Tokenizer, error) {
 		return nil, nil, err
 	}
 	if st.IsDir() {
-		if tokPath == "" {
-			tokPath = filepath.Join(path, "tokenizer.model")
-			if _, err := os.Stat(tokPath); err != nil {
-				return nil, nil, fmt.Errorf("models: %s is a Hugging Face folder without a tokenizer.model: give a tokenizer with the same vocabulary (tokenizer.model, a GGUF file or tokenizer.bin); tokenizer.json is not read", path)
+		for _, name := range []string{"tokenizer.model", "tokenizer.json"} {
+			if _, err := os.Stat(filepath.Join(path, name)); tokPath == "" && err == nil {
+				tokPath = filepath.Join(path, name)
 			}
+		}
+		if tokPath == "" {
+			return nil, nil, fmt.Errorf("models: %s is a Hugging Face folder without a tokenizer.model or tokenizer.json: give a tokenizer with the same vocabulary (--tokenizer: either of those, a GGUF file or tokenizer.bin)", path)
 		}
 		m, err := LoadSafetensors(path)
 		if err != nil {
@@ -112,7 +115,8 @@ func Open(path string, o OpenOptions) (*Llama, *tokenizer.Tokenizer, error) {
 }
 
 // openTokenizer reads a tokenizer from a GGUF file, a SentencePiece model
-// (a name ending in .model) or a llama2.c tokenizer.bin, for a model of
+// (a name ending in .model), a Hugging Face tokenizer.json (a name ending
+// in .json) or a llama2.c tokenizer.bin, for a model of
 // vocab tokens: a tokenizer with more is an error (its ids would index
 // past the model's embedding).
 func openTokenizer(path string, vocab int) (*tokenizer.Tokenizer, error) {
@@ -127,8 +131,11 @@ func openTokenizer(path string, vocab int) (*tokenizer.Tokenizer, error) {
 }
 
 func readTokenizer(path string, vocab int) (*tokenizer.Tokenizer, error) {
-	if filepath.Ext(path) == ".model" {
+	switch filepath.Ext(path) {
+	case ".model":
 		return tokenizer.LoadSentencePiece(path)
+	case ".json":
+		return tokenizer.LoadHF(path)
 	}
 	magic, err := readMagic(path)
 	if err != nil {

@@ -39,9 +39,9 @@ func sentencePieceModel(pieces ...string) []byte {
 }
 
 // TestOpenHuggingFaceFolder opens a Hugging Face folder (the random GQA
-// LLaMA of testdata, vocabulary 96) whose tokenizer is the tokenizer.model
-// inside it, one given with --tokenizer, one too large for the model, and
-// none.
+// LLaMA of testdata, vocabulary 96) with no tokenizer, with a
+// tokenizer.json, with a tokenizer.model beside it (which wins), and with
+// one given as o.Tokenizer that is too large for the model.
 func TestOpenHuggingFaceFolder(t *testing.T) {
 	dir := t.TempDir()
 	for _, f := range []string{"config.json", "model.safetensors"} {
@@ -53,8 +53,20 @@ func TestOpenHuggingFaceFolder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := Open(dir, OpenOptions{}); err == nil || !strings.Contains(err.Error(), "tokenizer.model") {
-		t.Errorf("Open of a folder without a tokenizer: %v, want an error naming tokenizer.model", err)
+	if _, _, err := Open(dir, OpenOptions{}); err == nil || !strings.Contains(err.Error(), "tokenizer.model or tokenizer.json") {
+		t.Errorf("Open of a folder without a tokenizer: %v, want an error naming tokenizer.model and tokenizer.json", err)
+	}
+	// A byte-level BPE tokenizer.json: a, b, Ġ and the merge of a and b.
+	bpe := `{"pre_tokenizer": {"type": "ByteLevel", "use_regex": true},
+		"added_tokens": [{"id": 4, "content": "<|endoftext|>", "special": true}],
+		"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "Ġ": 3}, "merges": ["a b"]}}`
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), []byte(bpe), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, tok, err := Open(dir, OpenOptions{}); err != nil {
+		t.Error(err)
+	} else if got, want := tok.Encode("ab b", false), []int{2, 3, 1}; !slices.Equal(got, want) || tok.EOS() != 4 {
+		t.Errorf("with tokenizer.json: Encode(\"ab b\") = %v, want %v; EOS %d, want 4", got, want, tok.EOS())
 	}
 	if err := os.WriteFile(filepath.Join(dir, "tokenizer.model"), sentencePieceModel("▁", "a", "b", "▁a", "▁ab"), 0o644); err != nil {
 		t.Fatal(err)

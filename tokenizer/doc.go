@@ -17,7 +17,8 @@
 // tokenizer.ggml.* keys of a GGUF file with llama.cpp's defaults;
 // [LoadLlama2c] and [ParseLlama2c] read llama2.c's tokenizer.bin;
 // [LoadSentencePiece] and [ParseSentencePiece] the SentencePiece
-// tokenizer.model of Hugging Face's LLaMA 1/2 and Mistral folders. A
+// tokenizer.model of Hugging Face's LLaMA 1/2 and Mistral folders; [LoadHF]
+// and [ParseHF] a byte-level BPE tokenizer.json (LLaMA 3, GPT-2). A
 // malformed file or vocabulary is an error, never a panic.
 //
 //	tok, err := tokenizer.FromGGUF(f)

@@ -30,7 +30,7 @@ func addModelFlags(fs interface {
 }) modelFlags {
 	return modelFlags{
 		model:     fs.String("model", "", "model file: GGUF, a llama2.c checkpoint, or empty for the embedded stories260K"),
-		tokenizer: fs.String("tokenizer", "", "tokenizer of a llama2.c checkpoint or Hugging Face folder: tokenizer.bin, a SentencePiece tokenizer.model or a GGUF file (default: tokenizer.bin beside the checkpoint, tokenizer.model inside the folder)"),
+		tokenizer: fs.String("tokenizer", "", "tokenizer of a llama2.c checkpoint or Hugging Face folder: tokenizer.bin, a SentencePiece tokenizer.model, a tokenizer.json or a GGUF file (default: tokenizer.bin beside the checkpoint; tokenizer.model, else tokenizer.json, inside the folder)"),
 		device:    fs.String("device", "", "device to run on, like CPU or GO (default: DEV, else the best available)"),
 		quantize:  fs.String("quantize", "", "convert the float weights on load: int8 (Q8_0) or int4 (Q4_0)"),
 	}
