@@ -17,13 +17,14 @@ const KeepDim = keepDim(true)
 type Correction float64
 
 type reduceOpts struct {
-	axes []int
-	keep bool
-	corr float64
+	axes  []int
+	keep  bool
+	corr  float64
+	dtype *DType // Sum and Prod: the dtype to compute in
 }
 
 // parseReduce reads a reduction's options: axes as ints (none: all axes),
-// KeepDim, Correction.
+// KeepDim, Correction, and for Sum and Prod a DType.
 func (t *Tensor) parseReduce(op string, opts []any) reduceOpts {
 	r := reduceOpts{corr: 1}
 	var axes []int
@@ -37,6 +38,11 @@ func (t *Tensor) parseReduce(op string, opts []any) reduceOpts {
 			r.keep = bool(v)
 		case Correction:
 			r.corr = float64(v)
+		case DType:
+			if op != "Sum" && op != "Prod" {
+				panic(fmt.Sprintf("gograd: %s: a dtype option (%v) is for Sum and Prod", op, v))
+			}
+			r.dtype = &v
 		default:
 			panic(fmt.Sprintf("gograd: %s: unknown option %v (%T)", op, o, o))
 		}
@@ -138,15 +144,24 @@ func (t *Tensor) sumInput() (*Tensor, DType) {
 }
 
 // Sum adds over the given axes (all if none); pass KeepDim to keep them.
+// Integers and bools are summed in int64, as in PyTorch; a DType option
+// (PyTorch's dtype=) casts the input to it and sums in it, as int32 sums
+// of int32 products that cannot overflow do.
 func (t *Tensor) Sum(opts ...any) *Tensor {
 	o := t.parseReduce("Sum", opts)
+	if o.dtype != nil {
+		return t.Cast(*o.dtype).reduce(uop.ADD, o.axes, o.keep)
+	}
 	x, dt := t.sumInput()
 	return x.reduce(uop.ADD, o.axes, o.keep).Cast(dt)
 }
 
-// Prod multiplies over the given axes.
+// Prod multiplies over the given axes; options as for Sum.
 func (t *Tensor) Prod(opts ...any) *Tensor {
 	o := t.parseReduce("Prod", opts)
+	if o.dtype != nil {
+		return t.Cast(*o.dtype).reduce(uop.MUL, o.axes, o.keep)
+	}
 	x, dt := t.sumInput()
 	return x.reduce(uop.MUL, o.axes, o.keep).Cast(dt)
 }

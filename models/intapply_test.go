@@ -139,7 +139,7 @@ func TestQuantApplyInIntegers(t *testing.T) {
 		{"q4_0", quantized(quant.QuantizeQ4_0, 256)},
 		{"q4_0/odd", quantized(quant.QuantizeQ4_0, 288)},
 		{"q5_0", randomPlanes(t, rng, quant.Q5_0, rows, 288)},
-		{"q6_k", randomPlanes(t, rng, quant.Q6_K, rows, 256)},
+		{"q6_k", randomPlanes(t, rng, quant.Q6_K, rows, 768)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cols := tc.p.Cols
@@ -148,8 +148,8 @@ func TestQuantApplyInIntegers(t *testing.T) {
 				for i := range x {
 					x[i] = float32(rng.NormFloat64())
 				}
-				x[3] = 0 // a group with a zero, and one all zero
-				for i := 64; i < 64+tc.p.Group; i++ {
+				x[3] = 0                                     // a group with a zero, and one all zero
+				for i := tc.p.Group; i < 2*tc.p.Group; i++ { // the second group
 					x[i] = 0
 				}
 				wt, err := QuantWeight(tc.p)

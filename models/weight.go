@@ -26,11 +26,14 @@ type Weight struct {
 // order; high (5 bits) is each group's little-endian uint32 of fifth bits,
 // [rows, 2*pairs*4]. scale and min are [rows, groups], with 2*pairs groups
 // for 4 and 5 bits: a row with an odd number of groups ends with a group
-// of zeros (scale and min 0) that pad columns of zeros in x meet.
+// of zeros (scale and min 0) that pad columns of zeros in x meet. sub
+// (Q6_K) is the int8 sub-scales, [rows, cols/subGroup], or nil.
 type planes struct {
 	bits, group, offset int
+	subGroup            int
 	pad                 int // columns of padding after each row (4 and 5 bits)
 	q, high, scale, min *g.Tensor
+	sub                 *g.Tensor
 }
 
 // FloatWeight wraps a float matrix of shape [out, in].
@@ -48,7 +51,7 @@ func QuantWeight(p *quant.Planes) (*Weight, error) {
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
-	w := &Weight{Out: p.Rows, In: p.Cols, q: &planes{bits: p.Bits, group: p.Group, offset: p.Offset}}
+	w := &Weight{Out: p.Rows, In: p.Cols, q: &planes{bits: p.Bits, group: p.Group, offset: p.Offset, subGroup: p.SubGroup}}
 	sdt := g.Float32
 	if p.ScaleF16 {
 		sdt = g.Float16
@@ -69,6 +72,9 @@ func QuantWeight(p *quant.Planes) (*Weight, error) {
 	w.q.scale = g.FromBytesShared(scale, nil, sdt, p.Rows, groups)
 	if min != nil {
 		w.q.min = g.FromBytesShared(min, nil, sdt, p.Rows, groups)
+	}
+	if p.Sub != nil {
+		w.q.sub = g.FromBytesShared(p.Sub, nil, g.Int8, p.Rows, p.Cols/p.SubGroup)
 	}
 	return w, nil
 }
@@ -124,7 +130,7 @@ func (w *Weight) Dense() *g.Tensor {
 	if w.f != nil {
 		return w.f
 	}
-	return w.q.dequant(w.q.q, w.q.high, w.q.scale, w.q.min, w.Out, w.In)
+	return w.q.dequant(w.q.q, w.q.high, w.q.scale, w.q.min, w.q.sub, w.Out, w.In)
 }
 
 // Rows is rows [start, start+n) of the weight as float32 [n, In], start a
@@ -133,14 +139,13 @@ func (w *Weight) Rows(start *g.Tensor, n int) *g.Tensor {
 	if w.f != nil {
 		return w.f.ShrinkAt(0, start, n).Cast(g.Float32)
 	}
-	var high, min *g.Tensor
-	if w.q.high != nil {
-		high = w.q.high.ShrinkAt(0, start, n)
+	rows := func(t *g.Tensor) *g.Tensor {
+		if t == nil {
+			return nil
+		}
+		return t.ShrinkAt(0, start, n)
 	}
-	if w.q.min != nil {
-		min = w.q.min.ShrinkAt(0, start, n)
-	}
-	return w.q.dequant(w.q.q.ShrinkAt(0, start, n), high, w.q.scale.ShrinkAt(0, start, n), min, n, w.In)
+	return w.q.dequant(rows(w.q.q), rows(w.q.high), rows(w.q.scale), rows(w.q.min), rows(w.q.sub), n, w.In)
 }
 
 // Apply is x @ W.T: x of shape [..., In] gives [..., Out], in float32. A
@@ -169,7 +174,7 @@ func (w *Weight) Apply(x *g.Tensor) *g.Tensor {
 	shape := func(inner ...int) []int { return append(append(slices.Clone(lead), 1, n), inner...) }
 	last2 := []int{len(lead) + 1, len(lead) + 2}
 	if w.q.bits == 8 {
-		return x.Reshape(shape(w.q.group)...).Mul(w.q.int8s(w.q.q, w.q.scale, w.q.min, w.Out, w.In)).Sum(last2)
+		return x.Reshape(shape(w.q.group)...).Mul(w.q.int8s(w.q.q, w.q.scale, w.q.min, w.q.sub, w.Out, w.In)).Sum(last2)
 	}
 	n /= 2 // pairs
 	lo, hi := w.q.nibbles(w.q.q, w.q.high, w.q.scale, w.q.min, w.Out)
@@ -234,10 +239,23 @@ func (w *Weight) intApply(x *g.Tensor) *g.Tensor {
 		return p.Cast(g.Float32).Mul(s.Cast(g.Float32).Reshape(w.Out, n, 1).Mul(xs))
 	}
 	var y *g.Tensor
-	if w.q.bits == 8 {
+	switch {
+	case w.q.bits == 8 && w.q.sub != nil:
+		// Each value times its sub-scale fits int16 (Q6_K: 32 * 128), so
+		// the products with x pair up as DOT2 and a group's sum stays in
+		// int32; only that sum is converted and scaled (ggml's Q6_K x
+		// Q8_K). The group's sum is a reduction of its own, realized
+		// before the groups are added up.
+		n, sg := group/w.q.subGroup, w.q.subGroup
+		qs := w.q.q.Reshape(w.Out, groups, n, sg).Cast(g.Int16).Mul(w.q.sub.Reshape(w.Out, groups, n, 1).Cast(g.Int16))
+		p := dot(qs, xq.Reshape(append(slices.Clone(lead), 1, groups, n, sg)...))
+		last := len(lead) + 3
+		sums := p.Sum([]int{last - 1, last}, g.Int32).Reshape(append(slices.Clone(lead), w.Out, groups, 1)...)
+		y = scaled(sums, w.q.scale, xs)
+	case w.q.bits == 8:
 		p := dot(w.q.q.Reshape(w.Out, groups, group), xq.Reshape(append(slices.Clone(lead), 1, groups, group)...))
 		y = scaled(p, w.q.scale, xs)
-	} else {
+	default:
 		// The unsigned nibbles times x in fours (DOT4 on the CPU), less
 		// the offset times x's sums of four: sum (q - offset) x.
 		lo, hi := w.q.unpack(w.q.q, w.q.high, w.Out)
@@ -300,9 +318,9 @@ func (p *planes) intNibbles(q, high *g.Tensor, rows int) (lo, hi *g.Tensor) {
 }
 
 // dequant is the lazy float32 [rows, cols] of quantized planes.
-func (p *planes) dequant(q, high, scale, min *g.Tensor, rows, cols int) *g.Tensor {
+func (p *planes) dequant(q, high, scale, min, sub *g.Tensor, rows, cols int) *g.Tensor {
 	if p.bits == 8 {
-		return p.int8s(q, scale, min, rows, cols).Reshape(rows, cols)
+		return p.int8s(q, scale, min, sub, rows, cols).Reshape(rows, cols)
 	}
 	lo, hi := p.nibbles(q, high, scale, min, rows)
 	pairs := lo.Dim(1)
@@ -313,10 +331,21 @@ func (p *planes) dequant(q, high, scale, min *g.Tensor, rows, cols int) *g.Tenso
 	return v
 }
 
-// int8s are the lazy float32 values of 8-bit planes, [rows, groups, group].
-func (p *planes) int8s(q, scale, min *g.Tensor, rows, cols int) *g.Tensor {
+// int8s are the lazy float32 values of 8-bit planes, [rows, groups, group]:
+// with sub-scales, (scale * sub) * q, the scales' product rounded first as
+// in ggml.
+func (p *planes) int8s(q, scale, min, sub *g.Tensor, rows, cols int) *g.Tensor {
 	groups := cols / p.group
-	return p.scaled(q.Cast(g.Float32).Reshape(rows, groups, p.group), scale, min)
+	if sub == nil {
+		return p.scaled(q.Cast(g.Float32).Reshape(rows, groups, p.group), scale, min)
+	}
+	n := p.group / p.subGroup
+	s := scale.Cast(g.Float32).Reshape(rows, groups, 1).Mul(sub.Cast(g.Float32).Reshape(rows, groups, n))
+	v := q.Cast(g.Float32)
+	if p.offset != 0 {
+		v = v.Sub(float32(p.offset))
+	}
+	return v.Reshape(rows, groups, n, p.subGroup).Mul(s.Reshape(rows, groups, n, 1)).Reshape(rows, groups, p.group)
 }
 
 // nibbles are the lazy float32 values of 4- and 5-bit planes, each

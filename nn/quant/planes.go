@@ -31,6 +31,17 @@ import (
 // bits (little-endian uint16) when ScaleF16, else float32 bits
 // (little-endian). Min is nil when the format has no minimum.
 //
+// Sub, when not nil, holds an int8 sub-scale per SubGroup elements,
+// [Rows][Cols/SubGroup] (SubGroup divides Group; 8-bit planes without Min
+// only). An element is then
+//
+//	w = (Scale[g] * Sub[s]) * (q - Offset)
+//
+// with the product of the two scales rounded to float32 first, as ggml's
+// Q6_K does. Kernels keep the sub-scales in integers: the products of a
+// group's values, each times its sub-scale, sum in int32, and only the
+// group's sum is converted and scaled.
+//
 // The layout of each format's conversion (FromBlocks):
 //
 //	format  Bits  Offset  Group  ScaleF16  Min
@@ -41,7 +52,8 @@ import (
 //	Q5_1    5     0       32     yes       f16 m
 //	Q4_K    4     0       32     no        f32 -dmin*m
 //	Q5_K    5     0       32     no        f32 -dmin*m
-//	Q6_K    8     0       16     no        -          (q stored signed: q-32)
+//	Q6_K    8     0       256    no        -          (q stored signed: q-32;
+//	                                                  Sub: int8 sc per 16)
 type Planes struct {
 	Rows, Cols int
 	Bits       int // 8, 5 or 4
@@ -52,6 +64,8 @@ type Planes struct {
 	ScaleF16   bool
 	Scale      []byte
 	Min        []byte
+	Sub        []byte // int8 sub-scales, or nil
+	SubGroup   int    // elements per sub-scale, with Sub
 }
 
 // Check reports whether p's fields agree with each other: a known bit
@@ -95,6 +109,16 @@ func (p *Planes) Check() error {
 	if p.Min != nil && len(p.Min) != want {
 		return fmt.Errorf("quant: %d x %d Planes in groups of %d: Min has %d bytes, want %d", p.Rows, p.Cols, p.Group, len(p.Min), want)
 	}
+	if p.Sub != nil {
+		switch {
+		case p.Bits != 8 || p.Min != nil:
+			return fmt.Errorf("quant: sub-scales with %d bits (and a Min plane: %v); want 8 bits without Min", p.Bits, p.Min != nil)
+		case p.SubGroup <= 0 || p.Group%p.SubGroup != 0:
+			return fmt.Errorf("quant: sub-scales per %d elements in groups of %d", p.SubGroup, p.Group)
+		case len(p.Sub) != n/p.SubGroup:
+			return fmt.Errorf("quant: %d x %d Planes with sub-scales per %d: Sub has %d bytes, want %d", p.Rows, p.Cols, p.SubGroup, len(p.Sub), n/p.SubGroup)
+		}
+	}
 	return nil
 }
 
@@ -133,6 +157,13 @@ func (p *Planes) Dequantize() []float32 {
 		p.groupQ(g, q)
 		s := p.scale(p.Scale, g)
 		w := out[g*p.Group : (g+1)*p.Group]
+		if p.Sub != nil {
+			for i, v := range q {
+				sub := float32(int8(p.Sub[(g*p.Group+i)/p.SubGroup]))
+				w[i] = float32(s*sub) * float32(v) // the conversion forbids a fused multiply-add
+			}
+			continue
+		}
 		if p.Min == nil {
 			for i, v := range q {
 				w[i] = s * float32(v)

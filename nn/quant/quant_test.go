@@ -86,27 +86,27 @@ func TestFromBlocksLayout(t *testing.T) {
 	tests := []struct {
 		f             Format
 		bits, offset  int
-		group         int
+		group, sub    int
 		f16, min, hig bool
 	}{
-		{Q8_0, 8, 0, 32, true, false, false},
-		{Q4_0, 4, 8, 32, true, false, false},
-		{Q4_1, 4, 0, 32, true, true, false},
-		{Q5_0, 5, 16, 32, true, false, true},
-		{Q5_1, 5, 0, 32, true, true, true},
-		{Q4_K, 4, 0, 32, false, true, false},
-		{Q5_K, 5, 0, 32, false, true, true},
-		{Q6_K, 8, 0, 16, false, false, false},
+		{Q8_0, 8, 0, 32, 0, true, false, false},
+		{Q4_0, 4, 8, 32, 0, true, false, false},
+		{Q4_1, 4, 0, 32, 0, true, true, false},
+		{Q5_0, 5, 16, 32, 0, true, false, true},
+		{Q5_1, 5, 0, 32, 0, true, true, true},
+		{Q4_K, 4, 0, 32, 0, false, true, false},
+		{Q5_K, 5, 0, 32, 0, false, true, true},
+		{Q6_K, 8, 0, 256, 16, false, false, false},
 	}
 	for _, tt := range tests {
 		p, err := FromBlocks(tt.f, 2, 256, make([]byte, 2*256/tt.f.BlockElems()*tt.f.BlockBytes()))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.Bits != tt.bits || p.Offset != tt.offset || p.Group != tt.group || p.ScaleF16 != tt.f16 ||
-			(p.Min != nil) != tt.min || (p.High != nil) != tt.hig {
-			t.Errorf("%s: Bits %d Offset %d Group %d ScaleF16 %v Min %v High %v, want %+v",
-				tt.f, p.Bits, p.Offset, p.Group, p.ScaleF16, p.Min != nil, p.High != nil, tt)
+		if p.Bits != tt.bits || p.Offset != tt.offset || p.Group != tt.group || p.SubGroup != tt.sub || (p.Sub != nil) != (tt.sub > 0) ||
+			p.ScaleF16 != tt.f16 || (p.Min != nil) != tt.min || (p.High != nil) != tt.hig {
+			t.Errorf("%s: Bits %d Offset %d Group %d SubGroup %d ScaleF16 %v Min %v High %v, want %+v",
+				tt.f, p.Bits, p.Offset, p.Group, p.SubGroup, p.ScaleF16, p.Min != nil, p.High != nil, tt)
 		}
 	}
 }
@@ -245,6 +245,28 @@ func TestCheck(t *testing.T) {
 		tt.edit(p)
 		err := p.Check()
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: Check = %v, want %q", tt.name, err, tt.want)
+		}
+	}
+	q6k := func() *Planes {
+		p, _ := FromBlocks(Q6_K, 2, 256, make([]byte, 2*210))
+		return p
+	}
+	for _, tt := range []struct {
+		name string
+		edit func(p *Planes)
+		want string
+	}{
+		{"sub size", func(p *Planes) { p.Sub = p.Sub[1:] }, "Sub has 31 bytes, want 32"},
+		{"sub group", func(p *Planes) { p.SubGroup = 24 }, "sub-scales per 24 elements in groups of 256"},
+		{"sub with min", func(p *Planes) { p.Min = make([]byte, len(p.Scale)) }, "without Min"},
+	} {
+		p := q6k()
+		if err := p.Check(); err != nil {
+			t.Fatal(err)
+		}
+		tt.edit(p)
+		if err := p.Check(); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: Check = %v, want %q", tt.name, err, tt.want)
 		}
 	}

@@ -9,11 +9,11 @@ import (
 
 // FromBlocks converts a rows × cols matrix stored in ggml blocks of format f
 // (rows after rows, each a whole number of blocks, as in a GGUF tensor's
-// data) into Planes (see the table at Planes for each format's layout). The
-// K formats' 6-bit and 8-bit sub-scales are folded into float32 scales
-// (d*sc) and minimums (-dmin*m) exactly as ggml's dequantisation computes
-// them, so Dequantize of the result equals DequantizeBlocks of data bit for
-// bit. It takes time linear in the data, allocates each plane once, and
+// data) into Planes (see the table at Planes for each format's layout).
+// Q4_K's and Q5_K's 6-bit sub-scales are folded into float32 scales (d*sc)
+// and minimums (-dmin*m) exactly as ggml's dequantisation computes them;
+// Q6_K keeps its int8 sub-scales (Sub) beside the float32 d. Dequantize of
+// the result equals DequantizeBlocks of data bit for bit. It takes time linear in the data, allocates each plane once, and
 // splits large matrices over GOMAXPROCS goroutines; data is not retained.
 func FromBlocks(f Format, rows, cols int, data []byte) (*Planes, error) {
 	if err := checkBlocks(f, rows, cols, data); err != nil {
@@ -39,7 +39,8 @@ func FromBlocks(f Format, rows, cols int, data []byte) (*Planes, error) {
 		p.ScaleF16 = false
 	}
 	if f == Q6_K {
-		p.Group = 16
+		p.Group, p.SubGroup = 256, 16
+		p.Sub = make([]byte, n/16)
 	}
 	p.Q = make([]byte, p.qLen())
 	p.Scale = make([]byte, n/p.Group*p.scaleSize())
@@ -154,13 +155,11 @@ func repackK(p *Planes, i int, b []byte, five bool) {
 }
 
 // repackQ6K writes superblock i of a Q6_K matrix (b) into p: 256 signed
-// values q-32 and 16 float32 scales d*sc.
+// values q-32, the float32 scale d and the 16 int8 sub-scales sc.
 func repackQ6K(p *Planes, i int, b []byte) {
-	ql, qh, sc := b[:128], b[128:192], b[192:208]
-	d := f16(b[208:])
-	for k, s := range sc {
-		binary.LittleEndian.PutUint32(p.Scale[4*(16*i+k):], math.Float32bits(d*float32(int8(s))))
-	}
+	ql, qh := b[:128], b[128:192]
+	copy(p.Sub[16*i:16*i+16], b[192:208])
+	binary.LittleEndian.PutUint32(p.Scale[4*i:], math.Float32bits(f16(b[208:])))
 	// Element l of each 32 takes a nibble of ql and two bits of qh[l];
 	// eight elements at a time.
 	le := binary.LittleEndian
