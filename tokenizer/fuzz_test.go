@@ -23,19 +23,25 @@ func FuzzLoadLlama2c(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, vocabSize int) {
 		tok, err := ParseLlama2c(data, vocabSize)
-		if err != nil {
-			if tok != nil {
-				t.Fatal("a tokenizer and an error")
-			}
-			return
-		}
-		for _, s := range []string{"", "a", " hello  world\n", "日本\xff"} {
-			ids := tok.Encode(s, true)
-			tok.EncodeSpecial(s, true)
-			tok.Decode(ids)
-			stream(tok, ids)
-		}
+		exercise(t, tok, err)
 	})
+}
+
+// exercise checks what a fuzzed parser returned: an error and no
+// tokenizer, or a tokenizer that encodes and decodes a few texts.
+func exercise(t *testing.T, tok *Tokenizer, err error) {
+	if err != nil {
+		if tok != nil {
+			t.Fatal("a tokenizer and an error")
+		}
+		return
+	}
+	for _, s := range []string{"", "a", " hello  world\n", "日本\xff"} {
+		ids := tok.Encode(s, true)
+		tok.EncodeSpecial(s, true)
+		tok.Decode(ids)
+		stream(tok, ids)
+	}
 }
 
 var (

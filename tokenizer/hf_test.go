@@ -99,17 +99,6 @@ func FuzzParseHF(f *testing.F) {
 	f.Add([]byte(`{"added_tokens": [{"id": 4, "content": "<|endoftext|>", "special": true}], `+pre+`, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": [["a", "a"]]}}`), []byte(`{"bos_token": "<|endoftext|>", "add_bos_token": true}`))
 	f.Fuzz(func(t *testing.T, data, config []byte) {
 		tok, err := ParseHF(data, config)
-		if err != nil {
-			if tok != nil {
-				t.Fatal("a tokenizer and an error")
-			}
-			return
-		}
-		for _, s := range []string{"", "a", " hello  world\n", "日本\xff"} {
-			ids := tok.Encode(s, true)
-			tok.EncodeSpecial(s, true)
-			tok.Decode(ids)
-			stream(tok, ids)
-		}
+		exercise(t, tok, err)
 	})
 }
