@@ -63,6 +63,7 @@ func Open(path string, o OpenOptions) (*Llama, *tokenizer.Tokenizer, error) {
 		for _, name := range []string{"tokenizer.model", "tokenizer.json"} {
 			if _, err := os.Stat(filepath.Join(path, name)); tokPath == "" && err == nil {
 				tokPath = filepath.Join(path, name)
+				break
 			}
 		}
 		if tokPath == "" {

@@ -340,12 +340,8 @@ func (p *planes) int8s(q, scale, min, sub *g.Tensor, rows, cols int) *g.Tensor {
 		return p.scaled(q.Cast(g.Float32).Reshape(rows, groups, p.group), scale, min)
 	}
 	n := p.group / p.subGroup
-	s := scale.Cast(g.Float32).Reshape(rows, groups, 1).Mul(sub.Cast(g.Float32).Reshape(rows, groups, n))
-	v := q.Cast(g.Float32)
-	if p.offset != 0 {
-		v = v.Sub(float32(p.offset))
-	}
-	return v.Reshape(rows, groups, n, p.subGroup).Mul(s.Reshape(rows, groups, n, 1)).Reshape(rows, groups, p.group)
+	s := scale.Cast(g.Float32).Reshape(rows, groups, 1).Mul(sub.Cast(g.Float32).Reshape(rows, groups, n)).Reshape(rows, groups*n)
+	return p.scaled(q.Cast(g.Float32).Reshape(rows, groups*n, p.subGroup), s, nil).Reshape(rows, groups, p.group)
 }
 
 // nibbles are the lazy float32 values of 4- and 5-bit planes, each
