@@ -111,6 +111,43 @@ func gradOf(u, g *uop.UOp) []*uop.UOp {
 	return make([]*uop.UOp, len(s))
 }
 
+// gradFunc is the argument of a DETACH node whose gradient a function gives
+// instead of the graph under it: the value is Src[0]'s, and the gradients of
+// inputs (nodes of Src[0]'s graph) are fn of the node's gradient. Convolutions
+// use it: differentiating their window views gives the input gradient as a
+// slow scatter of every window, where a transposed convolution is the same
+// sums as one fast kernel.
+type gradFunc struct {
+	key    string // names what fn computes; with the source, identifies the node
+	inputs []*uop.UOp
+	fn     func(g *uop.UOp, need []bool) []*uop.UOp // the gradient of each needed input (nil for none)
+}
+
+func (f *gradFunc) Key() string    { return f.key }
+func (f *gradFunc) String() string { return "grad " + f.key }
+
+// withGradient returns value (its node detached) whose gradients with
+// respect to inputs are fn of its own gradient g; fn need only return those
+// whose need is true. key must name fn's computation, for two nodes of the
+// same source and key are one node.
+func withGradient(value *Tensor, key string, inputs []*Tensor, fn func(g *Tensor, need []bool) []*Tensor) *Tensor {
+	f := &gradFunc{key: key, inputs: make([]*uop.UOp, len(inputs))}
+	for i, in := range inputs {
+		f.inputs[i] = in.uop
+	}
+	f.fn = func(g *uop.UOp, need []bool) []*uop.UOp {
+		grads := fn(fromUOp(g), need)
+		out := make([]*uop.UOp, len(grads))
+		for i, t := range grads {
+			if t != nil {
+				out[i] = t.uop
+			}
+		}
+		return out
+	}
+	return fromUOp(uop.New(uop.DETACH, value.DType(), []*uop.UOp{value.uop}, f))
+}
+
 // productOfOthers returns, for each element of x, the product of the other
 // elements of its reduction over axes: the reduced axes flattened into one of
 // n, broadcast to (n, n) with the diagonal set to 1, multiplied along rows.
@@ -174,6 +211,9 @@ func computeGradient(root, rootGrad *uop.UOp, targets []*uop.UOp) []*uop.UOp {
 			continue
 		}
 		if u.Op == uop.DETACH {
+			if f, ok := u.Arg.(*gradFunc); ok {
+				onPath[u] = slices.ContainsFunc(f.inputs, func(in *uop.UOp) bool { return onPath[in] })
+			}
 			continue
 		}
 		for _, s := range u.Src {
@@ -190,8 +230,18 @@ func computeGradient(root, rootGrad *uop.UOp, targets []*uop.UOp) []*uop.UOp {
 		if g == nil || !onPath[u] || len(u.Src) == 0 {
 			continue
 		}
-		for k, sg := range gradOf(u, g) {
-			s := u.Src[k]
+		srcs, sgs := u.Src, []*uop.UOp(nil)
+		if f, ok := u.Arg.(*gradFunc); ok && u.Op == uop.DETACH {
+			need := make([]bool, len(f.inputs))
+			for k, in := range f.inputs {
+				need[k] = onPath[in]
+			}
+			srcs, sgs = f.inputs, f.fn(g, need)
+		} else {
+			sgs = gradOf(u, g)
+		}
+		for k, sg := range sgs {
+			s := srcs[k]
 			if sg == nil || !onPath[s] {
 				continue
 			}

@@ -223,6 +223,26 @@ func (x *Tensor) conv(op string, w, bias *Tensor, stride, padding, dilation []in
 		axes = append(axes, 3+nsp+j)
 	}
 	res := prod.Sum(axes).Reshape(append([]int{n, oc}, out...)...)
+	// The input gradient is the transposed convolution of the output's
+	// gradient: one kernel like this one. Differentiating the window view
+	// instead would scatter every window's gradient back, a kernel as large
+	// as all the windows and another that sums their overlaps.
+	outPad := make([]int, nsp)
+	for j := range nsp {
+		outPad[j] = x.Dim(2+j) + 2*padding[j] - dilation[j]*(k[j]-1) - 1 - (out[j]-1)*stride[j]
+	}
+	inner := res
+	key := fmt.Sprintf("conv stride %v padding %v dilation %v groups %d", stride, padding, dilation, groups)
+	res = withGradient(inner, key, []*Tensor{x, w}, func(g *Tensor, need []bool) []*Tensor {
+		grads := make([]*Tensor, 2)
+		if need[0] {
+			grads[0] = g.convTranspose(op+" gradient", w, nil, stride, padding, outPad, dilation, groups)
+		}
+		if need[1] {
+			grads[1] = fromUOp(computeGradient(inner.uop, g.uop, []*uop.UOp{w.uop})[0])
+		}
+		return grads
+	})
 	if bias != nil {
 		res = res.Add(bias.Reshape(append([]int{1, oc}, onesOf(nsp)...)...).Cast(res.DType()))
 	}
@@ -257,44 +277,62 @@ func (x *Tensor) ConvTranspose2d(w, bias *Tensor, o ConvTransposeOpts) *Tensor {
 	padding := spatialOpt(op, "padding", o.Padding, 2, 0, 0)
 	outPad := spatialOpt(op, "output padding", o.OutputPadding, 2, 0, 0)
 	dilation := spatialOpt(op, "dilation", o.Dilation, 2, 1, 1)
-	groups := max(o.Groups, 1)
-	if x.Ndim() != 4 || w.Ndim() != 4 {
-		panic(fmt.Sprintf("gograd: %s: input %s and weight %s must both have 4 axes", op, shapeStr(x.Shape()), shapeStr(w.Shape())))
-	}
-	n, c, h, wd := x.Dim(0), x.Dim(1), x.Dim(2), x.Dim(3)
-	if w.Dim(0) != c || c%groups != 0 {
-		panic(fmt.Sprintf("gograd: %s: input %s has %d channels but weight %s expects %d (groups %d)", op, shapeStr(x.Shape()), c, shapeStr(w.Shape()), w.Dim(0), groups))
-	}
-	og, kh, kw := w.Dim(1), w.Dim(2), w.Dim(3)
 	for j := range 2 {
 		if outPad[j] >= max(stride[j], dilation[j]) {
 			panic(fmt.Sprintf("gograd: %s: output padding %v must be smaller than stride %v or dilation %v", op, outPad, stride, dilation))
 		}
 	}
-	// Insert stride-1 zeros after each element: (N, C, H, 1, W, 1) padded to
-	// (N, C, H, sh, W, sw), flattened and cut after the last element.
+	return x.convTranspose(op, w, bias, stride, padding, outPad, dilation, max(o.Groups, 1))
+}
+
+// convTranspose is the N-d transposed convolution of x (N, C, *spatial) with
+// w (C, O/groups, *kernel): a convolution of x with stride-1 zeros inserted
+// between elements (views) by the flipped, transposed weight.
+func (x *Tensor) convTranspose(op string, w, bias *Tensor, stride, padding, outPad, dilation []int, groups int) *Tensor {
+	nsp := len(stride)
+	if x.Ndim() != nsp+2 || w.Ndim() != nsp+2 {
+		panic(fmt.Sprintf("gograd: %s: input %s and weight %s must both have %d axes", op, shapeStr(x.Shape()), shapeStr(w.Shape()), nsp+2))
+	}
+	n, c := x.Dim(0), x.Dim(1)
+	if w.Dim(0) != c || c%groups != 0 {
+		panic(fmt.Sprintf("gograd: %s: input %s has %d channels but weight %s expects %d (groups %d)", op, shapeStr(x.Shape()), c, shapeStr(w.Shape()), w.Dim(0), groups))
+	}
+	og, ks := w.Dim(1), w.Shape()[2:]
+	if bias != nil && (bias.Ndim() != 1 || bias.Dim(0) != groups*og) {
+		panic(fmt.Sprintf("gograd: %s: bias %s does not match the %d output channels of weight %s (groups %d)", op, shapeStr(bias.Shape()), groups*og, shapeStr(w.Shape()), groups))
+	}
+	// Insert stride-1 zeros after each element: (N, C, D1, 1, D2, 1, ...)
+	// padded to (N, C, D1, s1, D2, s2, ...), flattened and cut after the
+	// last element.
 	xs := x
-	if stride[0] > 1 || stride[1] > 1 {
-		xs = x.Reshape(n, c, h, 1, wd, 1).
-			Pad([][2]int{{0, 0}, {0, 0}, {0, 0}, {0, stride[0] - 1}, {0, 0}, {0, stride[1] - 1}}).
-			Reshape(n, c, h*stride[0], wd*stride[1]).
-			Shrink([][2]int{{0, n}, {0, c}, {0, (h-1)*stride[0] + 1}, {0, (wd-1)*stride[1] + 1}})
+	if slices.ContainsFunc(stride, func(s int) bool { return s > 1 }) {
+		split, zeros := []int{n, c}, [][2]int{{0, 0}, {0, 0}}
+		flat, cut := []int{n, c}, [][2]int{{0, n}, {0, c}}
+		for j, s := range stride {
+			d := x.Dim(2 + j)
+			split, zeros = append(split, d, 1), append(zeros, [2]int{0, 0}, [2]int{0, s - 1})
+			flat, cut = append(flat, d*s), append(cut, [2]int{0, (d-1)*s + 1})
+		}
+		xs = x.Reshape(split...).Pad(zeros).Reshape(flat...).Shrink(cut)
 	}
 	// Full padding d*(k-1) less the requested padding (negative crops), and
 	// the output padding on the far side.
-	ks := []int{kh, kw}
-	pads := [][2]int{{0, 0}, {0, 0}, {}, {}}
-	for j := range 2 {
+	pads := make([][2]int, nsp+2)
+	for j := range nsp {
 		p := dilation[j]*(ks[j]-1) - padding[j]
 		pads[2+j] = [2]int{p, p + outPad[j]}
 	}
 	xs = xs.Pad(pads)
-	// weight (C, O/g, KH, KW) -> (g, C/g, O/g, KH, KW) -> (O, C/g, KH, KW), flipped.
-	wt := w.Reshape(groups, c/groups, og, kh, kw).Permute(0, 2, 1, 3, 4).Reshape(groups*og, c/groups, kh, kw).Flip(2, 3)
-	if bias != nil && (bias.Ndim() != 1 || bias.Dim(0) != groups*og) {
-		panic(fmt.Sprintf("gograd: %s: bias %s does not match the %d output channels of weight %s (groups %d)", op, shapeStr(bias.Shape()), groups*og, shapeStr(w.Shape()), groups))
+	// weight (C, O/g, *k) -> (g, C/g, O/g, *k) -> (O, C/g, *k), flipped.
+	split := append([]int{groups, c / groups, og}, ks...)
+	order := []int{0, 2, 1}
+	flip := make([]int, nsp)
+	for j := range nsp {
+		order = append(order, 3+j)
+		flip[j] = 2 + j
 	}
-	return xs.conv(op, wt, bias, []int{1, 1}, []int{0, 0}, dilation, groups)
+	wt := w.Reshape(split...).Permute(order...).Reshape(append([]int{groups * og, c / groups}, ks...)...).Flip(flip...)
+	return xs.conv(op, wt, bias, onesOf(nsp), make([]int, nsp), dilation, groups)
 }
 
 // poolSetup reads PoolOpts for a 2-D pool of x (N, C, H, W) or (C, H, W):
@@ -425,11 +463,16 @@ func (x *Tensor) AdaptiveAvgPool2d(outH, outW int) *Tensor {
 
 // normalize returns (x - mean) / sqrt(var + eps) over axes, the biased
 // variance as in PyTorch's norms.
+// The mean is stored by its reduction's kernel (Contiguous), so x - mean
+// subtracts the rounded mean: left fused into its consumers, the compiler
+// may contract sum*(1/n) and the subtraction into one fused multiply-add,
+// and the centred values of one row would no longer sum to zero (the
+// gradient of sum(LayerNorm(x)) with a large offset in x, TestFixtureGrads).
 func (x *Tensor) normalize(axes []int, eps float64) *Tensor {
 	xf := x.floaty()
-	m := xf.Mean(axes, KeepDim)
-	v := xf.Var(axes, KeepDim, Correction(0))
-	return xf.Sub(m).Mul(v.Add(eps).Rsqrt())
+	c := xf.Sub(xf.Mean(axes, KeepDim).Contiguous())
+	v := c.Mul(c).Mean(axes, KeepDim)
+	return c.Mul(v.Add(eps).Rsqrt())
 }
 
 // LayerNorm normalizes x over its trailing axes of the given shape (mean 0,

@@ -260,6 +260,23 @@ func TestConvTranspose2d(t *testing.T) {
 	}
 }
 
+// TestConvTransposeOfConstant transposes a convolution of a constant (the
+// gradient of sum(conv)): its kernel sums masked constants over 3-long
+// loops, which GCC 12.2's loop vectorizer got wrong at -O3 with AVX2 or
+// AVX-512 (the CPU device now turns that vectorizer off for GCC).
+func TestConvTransposeOfConstant(t *testing.T) {
+	forEachDevice(t, func(t *testing.T) {
+		g.Seed(5)
+		w, wd := nnRandn(3, 2, 3, 3)
+		ones := make([]float32, 3*3*3)
+		for i := range ones {
+			ones[i] = 1
+		}
+		want, s := refConvTranspose2d(ones, []int{1, 3, 3, 3}, wd, []int{3, 2, 3, 3}, nil, g.ConvTransposeOpts{})
+		nnCheck(t, "ConvTranspose2d of ones", g.Ones(1, 3, 3, 3).ConvTranspose2d(w, nil, g.ConvTransposeOpts{}), s, want)
+	})
+}
+
 // refPool2d is PyTorch's max_pool2d / avg_pool2d over the last two axes of
 // x (B, H, W), with its output size rule (ceil mode drops a window that
 // starts in the right padding) and divisor rule.
