@@ -347,4 +347,8 @@ func TestBroadcastTranscendentalRealized(t *testing.T) {
 	if n > 3 {
 		t.Errorf("layernorm: %d kernels, want at most 3", n)
 	}
+	n = countKernels(func() { x.LayerNorm([]int{256}, nil, nil, 1e-5).Realize() })
+	if n > 3 {
+		t.Errorf("LayerNorm (VarMean): %d kernels, want at most 3", n)
+	}
 }

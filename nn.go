@@ -463,16 +463,10 @@ func (x *Tensor) AdaptiveAvgPool2d(outH, outW int) *Tensor {
 
 // normalize returns (x - mean) / sqrt(var + eps) over axes, the biased
 // variance as in PyTorch's norms.
-// The mean is stored by its reduction's kernel (Contiguous), so x - mean
-// subtracts the rounded mean: left fused into its consumers, the compiler
-// may contract sum*(1/n) and the subtraction into one fused multiply-add,
-// and the centred values of one row would no longer sum to zero (the
-// gradient of sum(LayerNorm(x)) with a large offset in x, TestFixtureGrads).
 func (x *Tensor) normalize(axes []int, eps float64) *Tensor {
 	xf := x.floaty()
-	c := xf.Sub(xf.Mean(axes, KeepDim).Contiguous())
-	v := c.Mul(c).Mean(axes, KeepDim)
-	return c.Mul(v.Add(eps).Rsqrt())
+	v, m := xf.VarMean(axes, KeepDim, Correction(0))
+	return xf.Sub(m).Mul(v.Add(eps).Rsqrt())
 }
 
 // LayerNorm normalizes x over its trailing axes of the given shape (mean 0,

@@ -224,6 +224,23 @@ func (t *Tensor) Var(opts ...any) *Tensor {
 	return d.Mul(d).Sum(o.axes, keepDim(o.keep)).Div(math.Max(float64(x.count(o.axes))-o.corr, 0))
 }
 
+// VarMean returns the variance (as Var) and the mean over the given axes,
+// as PyTorch's var_mean, for normalizing: the mean is stored by its
+// reduction's kernel (where Var and Mean leave theirs fused into their
+// consumers), and the variance is of x less that stored mean, so the
+// caller's x - mean are the same centred values. Fused, the C compiler may
+// contract sum*(1/n) and the subtraction into one fused multiply-add, and
+// the centred values of a row would no longer sum to zero (the gradient of
+// sum(LayerNorm(x)) for x with a large offset).
+func (t *Tensor) VarMean(opts ...any) (variance, mean *Tensor) {
+	o := t.parseReduce("VarMean", opts)
+	x := t.floaty()
+	m := x.Mean(o.axes, KeepDim).Contiguous()
+	d := x.Sub(m)
+	v := d.Mul(d).Sum(o.axes, keepDim(o.keep)).Div(math.Max(float64(x.count(o.axes))-o.corr, 0))
+	return v, m.Reshape(v.Shape()...)
+}
+
 // Std is the square root of Var.
 func (t *Tensor) Std(opts ...any) *Tensor { return t.Var(opts...).Sqrt() }
 

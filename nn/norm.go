@@ -118,8 +118,7 @@ func (b *BatchNorm) Forward(x *gograd.Tensor) *gograd.Tensor {
 	for i := 2; i < x.Ndim(); i++ {
 		axes = append(axes, i)
 	}
-	mean := x.Mean(axes, gograd.KeepDim)
-	variance := x.Var(axes, gograd.KeepDim, gograd.Correction(0))
+	variance, mean := x.VarMean(axes, gograd.KeepDim, gograd.Correction(0))
 	out := x.Sub(mean).Mul(variance.Add(b.Eps).Rsqrt())
 	view := make([]int, x.Ndim())
 	for i := range view {
