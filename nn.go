@@ -202,6 +202,32 @@ func (x *Tensor) conv(op string, w, bias *Tensor, stride, padding, dilation []in
 	}
 	win := xp.pool(op, k, stride, dilation) // (N, C, *out, *k)
 	out := win.Shape()[2 : 2+nsp]
+	// Output rows that do not split into vectors of 16 (a small
+	// convolution's 6 or 10, or 20): the weight is packed with its output
+	// channels contiguous (one small kernel), so that the kernel optimiser
+	// can take its vectors along them instead, where each output sums
+	// enough products to pay for storing its lanes one by one. Rows
+	// shorter than 16 also give the weight's gradient the output's
+	// gradient packed likewise, since it has no vector along them either.
+	packed := out[nsp-1]%16 != 0 && (oc/groups)%16 == 0 && cg*prodInts(k) >= 64
+	toLast := func(t *Tensor, axis int) *Tensor { // axis moved last in memory, same shape
+		order, back := []int{}, []int{}
+		for j := range t.Ndim() {
+			if j != axis {
+				order = append(order, j)
+			}
+		}
+		order = append(order, axis)
+		back = make([]int, len(order))
+		for j, a := range order {
+			back[a] = j
+		}
+		return t.Permute(order...).Contiguous().Permute(back...)
+	}
+	wt := w
+	if packed {
+		wt = toLast(w, 0)
+	}
 	// (N, g, C/g, *out, *k) -> (N, g, 1, *out, C/g, *k)
 	win = win.Reshape(append([]int{n, groups, cg}, win.Shape()[2:]...)...)
 	order := []int{0, 1}
@@ -216,7 +242,7 @@ func (x *Tensor) conv(op string, w, bias *Tensor, stride, padding, dilation []in
 	// weight (O, C/g, *k) -> (1, g, O/g, 1..., C/g, *k)
 	ws := append([]int{1, groups, oc / groups}, onesOf(nsp)...)
 	ws = append(append(ws, cg), k...)
-	wr := w.Reshape(ws...)
+	wr := wt.Reshape(ws...)
 	prod := win.Mul(wr)
 	axes := make([]int, 0, nsp+1)
 	for j := range nsp + 1 {
@@ -239,7 +265,11 @@ func (x *Tensor) conv(op string, w, bias *Tensor, stride, padding, dilation []in
 			grads[0] = g.convTranspose(op+" gradient", w, nil, stride, padding, outPad, dilation, groups)
 		}
 		if need[1] {
-			grads[1] = fromUOp(computeGradient(inner.uop, g.uop, []*uop.UOp{w.uop})[0])
+			gp := g
+			if packed && out[nsp-1] < 16 {
+				gp = toLast(g, 1)
+			}
+			grads[1] = fromUOp(computeGradient(inner.uop, gp.uop, []*uop.UOp{w.uop})[0])
 		}
 		return grads
 	})
@@ -247,6 +277,15 @@ func (x *Tensor) conv(op string, w, bias *Tensor, stride, padding, dilation []in
 		res = res.Add(bias.Reshape(append([]int{1, oc}, onesOf(nsp)...)...).Cast(res.DType()))
 	}
 	return res.Cast(odt)
+}
+
+// prodInts is the product of v.
+func prodInts(v []int) int {
+	p := 1
+	for _, x := range v {
+		p *= x
+	}
+	return p
 }
 
 // Conv1d is the 1-D convolution (cross-correlation) of x (N, C, L) with

@@ -260,7 +260,8 @@ func fold(op uop.Op, vec *uop.UOp, w int) *uop.UOp {
 
 // expandSink expands every store of the kernel for every lane combination
 // of the axes it varies along; the lanes of the vector axis are gathered
-// into one store of a VECTORIZE when their indices are consecutive.
+// into a VECTORIZE, stored at once when their indices are consecutive and
+// lane by lane otherwise.
 func (e *expander) expandSink(sink *uop.UOp) *uop.UOp {
 	var stores []*uop.UOp
 	zero := make([]int, len(e.ups))
@@ -285,13 +286,17 @@ func (e *expander) expandSink(sink *uop.UOp) *uop.UOp {
 				idxs[l], _ = e.index(st.Src[1], ll)
 				vals[l] = e.expand(st.Src[2], ll)
 			}
+			v := uop.New(uop.VECTORIZE, vals[0].DType.Vec(w), vals, nil)
 			if consecutive(idxs) {
-				v := uop.New(uop.VECTORIZE, vals[0].DType.Vec(w), vals, nil)
 				stores = append(stores, uop.New(uop.STORE, st.DType, []*uop.UOp{st.Src[0], idxs[0], v}, nil))
 				return
 			}
+			// Scattered lanes (a vector along an axis the output is strided
+			// along): the value is still computed as one vector, and each
+			// lane stored by itself.
 			for l := range w {
-				stores = append(stores, uop.New(uop.STORE, st.DType, []*uop.UOp{st.Src[0], idxs[l], vals[l]}, nil))
+				lane := uop.New(uop.GEP, vals[l].DType, []*uop.UOp{v}, l)
+				stores = append(stores, uop.New(uop.STORE, st.DType, []*uop.UOp{st.Src[0], idxs[l], lane}, nil))
 			}
 		})
 	}

@@ -323,6 +323,28 @@ func (k *Kernel) HandOpts(vecBytes int) []Opt {
 		}
 	}
 	redOK = redOK && redScore > 0 && (k.Full[lastRed] >= 16 || pairs && k.Full[lastRed] >= 8) && width(k.Full[lastRed]) > 0
+	// A tile can also take its vectors along another output axis that a
+	// load reads contiguously while every other load is broadcast along
+	// it: a convolution's output channels, its weight packed channels-last,
+	// where its rows are too short for vectors as wide. Each lane is then
+	// stored by itself, once per output: worth it where an output sums
+	// many products (not a one-channel convolution's 25).
+	reduceLen := 1
+	for _, n := range k.Full[k.NGlobal:k.NLoop] {
+		reduceLen *= n
+	}
+	if alt := k.vectorAxis(contiguousOut, loads); alt >= 0 && reduceLen >= 64 {
+		along := 0
+		if contiguousOut >= 0 && broadcastAlongOut {
+			along = width(k.Full[contiguousOut])
+		}
+		if redOK {
+			along = max(along, width(k.Full[lastRed]))
+		}
+		if width(k.Full[alt]) > along && k.outputTile(alt, loads, width, try) {
+			return opts
+		}
+	}
 	if contiguousOut >= 0 && broadcastAlongOut && (!redOK || outScore >= redScore) {
 		if k.outputTile(contiguousOut, loads, width, try) {
 			return opts
@@ -360,9 +382,40 @@ func (k *Kernel) HandOpts(vecBytes int) []Opt {
 		return opts
 	}
 	if len(opts) == 0 {
+		// Nothing to vectorize cleanly, but a long reduce axis some load
+		// reads contiguously (a batch norm's statistics of a gradient
+		// through a pool, whose upsampling view is no affine index): a
+		// vector along it still, the other loads' lanes gathered one by one,
+		// so the fused arithmetic runs on vectors.
+		if w := width(k.Full[lastRed]); redScore > 0 && k.Full[lastRed] >= 16 && w > 0 && try(Opt{Unroll, lastRed, w, true}) {
+			return opts
+		}
 		k.scalarTile(loads, try)
 	}
 	return opts
+}
+
+// vectorAxis is the innermost global axis other than skip along which some
+// load is contiguous and every other load is broadcast (-1: none).
+func (k *Kernel) vectorAxis(skip int, loads []int) int {
+	for a := k.NGlobal - 1; a >= 0; a-- {
+		if a == skip {
+			continue
+		}
+		contiguous, ok := false, true
+		for _, i := range loads {
+			switch s, known := k.strideOf(i, a); {
+			case !known || s != 0 && s != 1:
+				ok = false
+			case s == 1:
+				contiguous = true
+			}
+		}
+		if ok && contiguous {
+			return a
+		}
+	}
+	return -1
 }
 
 // transposedAxis is, for an elementwise kernel vectorized along the output's
@@ -496,19 +549,23 @@ func (k *Kernel) outputTile(col int, loads []int, width func(int) int, try func(
 			vecLoads = append(vecLoads, i)
 		}
 	}
+	// The innermost even axis, else one of 3, 5 or 9 (a small
+	// convolution's rows).
 	row := -1
-	for a := k.NGlobal - 1; a >= 0 && row < 0; a-- {
-		if a == col || k.Full[a]%2 != 0 {
-			continue
-		}
-		shared := true
-		for _, i := range vecLoads {
-			if s, ok := k.strideOf(i, a); !ok || s != 0 {
-				shared = false
+	for _, even := range []bool{true, false} {
+		for a := k.NGlobal - 1; a >= 0 && row < 0; a-- {
+			if a == col || even && k.Full[a]%2 != 0 || tileAmount(k.Full[a], maxTile) == 0 {
+				continue
 			}
-		}
-		if shared {
-			row = a
+			shared := true
+			for _, i := range vecLoads {
+				if s, ok := k.strideOf(i, a); !ok || s != 0 {
+					shared = false
+				}
+			}
+			if shared {
+				row = a
+			}
 		}
 	}
 	w := width(k.Full[col])
@@ -550,11 +607,16 @@ func (k *Kernel) outputTile(col int, loads []int, width func(int) int, try func(
 	// lane at the padded edges), as many as the tile holds: each vector
 	// loaded then feeds that many accumulators.
 	rows := []int{4, 2}
-	if cols == 1 {
+	switch {
+	case rowLoop >= 0 && k.Full[rowLoop]%4 != 0:
+		// Rows of 6 or 10 (a small convolution's, with the vectors along
+		// its channels): as many as the tile holds.
+		rows = []int{6, 5, 3, 2}
+	case cols == 1:
 		rows = []int{16, 8, 4, 2}
 	}
 	for _, amt := range rows {
-		if rowLoop >= 0 && amt <= maxTile && k.Full[rowLoop]%amt == 0 && upcast(rowLoop, amt, false) {
+		if rowLoop >= 0 && amt*cols <= maxTile && k.Full[rowLoop]%amt == 0 && upcast(rowLoop, amt, false) {
 			break
 		}
 	}

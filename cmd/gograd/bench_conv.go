@@ -18,7 +18,9 @@ func conv2dWork(n, c, h, w, cout, k int) workload {
 	return workload{
 		name: "conv2d", id: "conv2d", shape: shapeString(n, c, h, w) + " * " + shapeString(cout, c, k, k) + ", pad " + shapeString(pad),
 		flops: 2 * out * int64(c) * int64(k) * int64(k), bytes: 4 * (in + wts + out), rate: "GFLOP/s", tol: 1e-5,
-		wantKernels: 1,
+		// The weight packed with its output channels contiguous (rows of
+		// 56 do not split into vectors of 16), then the convolution.
+		wantKernels: 2,
 		peer:        peerSpec{"conv2d", []int{n, c, h, w, cout, k}},
 		prepare: func(dev string, r *rand.Rand) *instance {
 			x, wt := randSlice(r, n*c*h*w), randSlice(r, cout*c*k*k)

@@ -204,3 +204,92 @@ func TestStreamingBytesPrefetch(t *testing.T) {
 		}
 	}
 }
+
+// reduceKernels returns the names of the reduction kernels f launches.
+func reduceKernels(f func()) []string {
+	var names []string
+	for _, k := range g.Capture(f) {
+		if k.Prog != nil && strings.HasPrefix(k.Info.Name, "r_") {
+			names = append(names, k.Info.Name)
+		}
+	}
+	return names
+}
+
+// A convolution whose output rows (6 wide) take no vector of 4 or more
+// lanes is vectorized along its output channels instead (its weight packed
+// channels-last, each lane stored by itself), forward and for its weight's
+// gradient; a reduction whose only contiguous load sits beside a gathered
+// one (a gradient upsampled through a 2x2 pool) is still vectorized. Both
+// give the plain loops' values.
+func TestVectorsAlongOtherAxes(t *testing.T) {
+	needCompiler(t)
+	const n, c, o, h = 2, 16, 32, 8 // 3x3 kernel: rows of 6
+	xs, ws := make([]float32, n*c*h*h), make([]float32, o*c*9)
+	for i := range xs {
+		xs[i] = float32(i*37%101)/50 - 1
+	}
+	for i := range ws {
+		ws[i] = float32(i*53%97)/48 - 1
+	}
+	x := g.FromSliceOn("CPU", xs).Reshape(n, c, h, h).Realize()
+	w := g.FromSliceOn("CPU", ws).Reshape(o, c, 3, 3).Realize()
+	var got []float32
+	names := reduceKernels(func() { got = x.Conv2d(w, nil, g.ConvOpts{}).Float32s() })
+	if len(names) != 1 || !strings.Contains(names[0], "_v") {
+		t.Errorf("convolution with rows of 6: reduction kernels %v, want one vectorized (a _v in its name)", names)
+	}
+	want := make([]float32, n*o*6*6)
+	for b := range n {
+		for oc := range o {
+			for y := range 6 {
+				for xx := range 6 {
+					var s float32
+					for ic := range c {
+						for ky := range 3 {
+							for kx := range 3 {
+								s += xs[((b*c+ic)*h+y+ky)*h+xx+kx] * ws[((oc*c+ic)*3+ky)*3+kx]
+							}
+						}
+					}
+					want[((b*o+oc)*6+y)*6+xx] = s
+				}
+			}
+		}
+	}
+	for i := range want {
+		if d := got[i] - want[i]; d > 1e-4 || d < -1e-4 {
+			t.Fatalf("convolution element %d: %g, want %g", i, got[i], want[i])
+		}
+	}
+
+	// Pooled gradient p (n, c, 4, 4) upsampled 2x times z (n, c, 8, 8),
+	// summed per channel.
+	ps, zs := make([]float32, n*c*16), make([]float32, n*c*64)
+	for i := range ps {
+		ps[i] = float32(i%7) - 3
+	}
+	for i := range zs {
+		zs[i] = float32(i%5) - 2
+	}
+	p := g.FromSliceOn("CPU", ps).Reshape(n, c, 4, 1, 4, 1).Expand(n, c, 4, 2, 4, 2).Reshape(n, c, 8, 8)
+	z := g.FromSliceOn("CPU", zs).Reshape(n, c, 8, 8).Realize()
+	var sums []float32
+	names = reduceKernels(func() { sums = p.Mul(z).Sum([]int{0, 2, 3}).Float32s() })
+	if len(names) != 1 || !strings.Contains(names[0], "_v") {
+		t.Errorf("sum of an upsampled gradient: reduction kernels %v, want one vectorized", names)
+	}
+	for ch := range c {
+		var s float32
+		for b := range n {
+			for y := range 8 {
+				for xx := range 8 {
+					s += ps[((b*c+ch)*4+y/2)*4+xx/2] * zs[((b*c+ch)*8+y)*8+xx]
+				}
+			}
+		}
+		if sums[ch] != s {
+			t.Errorf("channel %d: sum %g, want %g", ch, sums[ch], s)
+		}
+	}
+}
