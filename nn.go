@@ -206,9 +206,9 @@ func (x *Tensor) conv(op string, w, bias *Tensor, stride, padding, dilation []in
 	// convolution's 6 or 10, or 20): the weight is packed with its output
 	// channels contiguous (one small kernel), so that the kernel optimiser
 	// can take its vectors along them instead, where each output sums
-	// enough products to pay for storing its lanes one by one. Rows
-	// shorter than 16 also give the weight's gradient the output's
-	// gradient packed likewise, since it has no vector along them either.
+	// enough products to pay for storing its lanes one by one. The weight's
+	// gradient then reads the output's gradient packed likewise (a
+	// transposing copy), for vectors along the channels too.
 	packed := out[nsp-1]%16 != 0 && (oc/groups)%16 == 0 && cg*prodInts(k) >= 64
 	toLast := func(t *Tensor, axis int) *Tensor { // axis moved last in memory, same shape
 		order, back := []int{}, []int{}
@@ -266,10 +266,10 @@ func (x *Tensor) conv(op string, w, bias *Tensor, stride, padding, dilation []in
 		}
 		if need[1] {
 			gp := g
-			if packed && out[nsp-1] < 16 {
+			if packed {
 				gp = toLast(g, 1)
 			}
-			grads[1] = fromUOp(computeGradient(inner.uop, gp.uop, []*uop.UOp{w.uop})[0])
+			grads[1] = convWeightGrad(gp, win, x.Shape(), w.Shape(), groups)
 		}
 		return grads
 	})
@@ -277,6 +277,51 @@ func (x *Tensor) conv(op string, w, bias *Tensor, stride, padding, dilation []in
 		res = res.Add(bias.Reshape(append([]int{1, oc}, onesOf(nsp)...)...).Cast(res.DType()))
 	}
 	return res.Cast(odt)
+}
+
+// convChunkBytes bounds the input and output gradient of the chunk of
+// images that convWeightGrad sums in one pass, so that it stays in cache
+// while every channel and kernel tap of the weight reads it (on a Zen 5
+// core, 1 MiB of L2 and its share of L3; 512 KiB chunks ran slower).
+const convChunkBytes = 2 << 20
+
+// convWeightGrad is the gradient of a convolution's weight (shape ws) for
+// the output's gradient g (N, O, *out), given the windows win (N, groups, 1,
+// *out, C/groups, *k) of its input (shape xs): the products summed over the
+// images and the output positions. The images are summed in chunks small
+// enough to stay in cache, each chunk's sums an output of one kernel, and
+// those chunks in a second: summing all images at once would read g and the
+// input from memory again for every channel and kernel tap of the weight.
+func convWeightGrad(g, win *Tensor, xs, ws []int, groups int) *Tensor {
+	n, oc, nsp := xs[0], ws[0], len(ws)-2
+	out := g.Shape()[2:]
+	shape := append([]int{n, groups, oc / groups}, out...)
+	shape = append(shape, onesOf(1+nsp)...)
+	prod := g.Reshape(shape...).Mul(win) // (N, groups, O/groups, *out, C/groups, *k)
+	perImage := 4 * (oc*prodInts(out) + prodInts(xs[1:]))
+	chunk := 1
+	for b := n; b >= 1; b-- {
+		if n%b == 0 && b*perImage <= convChunkBytes {
+			chunk = b
+			break
+		}
+	}
+	var dw *Tensor
+	if chunk == n {
+		axes := []int{0}
+		for j := range nsp {
+			axes = append(axes, 3+j)
+		}
+		dw = prod.Sum(axes)
+	} else {
+		prod = prod.Reshape(append([]int{n / chunk, chunk}, prod.Shape()[1:]...)...)
+		axes := []int{1}
+		for j := range nsp {
+			axes = append(axes, 4+j)
+		}
+		dw = prod.Sum(axes).Sum(0)
+	}
+	return dw.Reshape(ws...)
 }
 
 // prodInts is the product of v.

@@ -903,3 +903,34 @@ func TestNNPanics(t *testing.T) {
 		})
 	}
 }
+
+// The weight's gradient of a convolution over a batch too large to sum in
+// one pass (summed in chunks of images, then the chunks) against plain
+// loops, on packed (rows of 30, 16 channels) and unpacked (8 channels)
+// weights.
+func TestConvWeightGradientInChunks(t *testing.T) {
+	forEachDevice(t, func(t *testing.T) {
+		g.Seed(7)
+		const n, c, h = 32, 16, 32 // 2 MiB holds 17 images: two chunks of 16
+		for _, o := range []int{16, 8} {
+			x, xd := nnRandn(n, c, h, h)
+			w, _ := nnRandn(o, c, 3, 3)
+			dy, dyd := nnRandn(n, o, h-2, h-2)
+			gw := g.GradientWith(x.Conv2d(w, nil, g.ConvOpts{}), dy, w)[0].Float32s()
+			for i := range o * c * 9 {
+				oc, ic, ky, kx := i/(c*9), i/9%c, i/3%3, i%3
+				var want float64
+				for b := range n {
+					for y := range h - 2 {
+						for xx := range h - 2 {
+							want += float64(dyd[((b*o+oc)*(h-2)+y)*(h-2)+xx]) * float64(xd[((b*c+ic)*h+y+ky)*h+xx+kx])
+						}
+					}
+				}
+				if d := math.Abs(float64(gw[i]) - want); d > 1e-3*(1+math.Abs(want)) {
+					t.Fatalf("%d output channels: weight gradient [%d %d %d %d] = %g, want %g", o, oc, ic, ky, kx, gw[i], want)
+				}
+			}
+		}
+	})
+}
