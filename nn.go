@@ -194,6 +194,12 @@ func (x *Tensor) conv(op string, w, bias *Tensor, stride, padding, dilation []in
 	for j, p := range padding {
 		pads[2+j] = [2]int{p, p}
 	}
+	if !x.loadsOnly() && cg*prodInts(k) >= 64 {
+		// An input computed by elementwise ops (a ReLU of a batch norm)
+		// would be computed again for every output channel and kernel tap
+		// that reads it: stored once, a convolution's inner loop only loads.
+		x = x.Contiguous()
+	}
 	xp := x.Pad(pads)
 	for j := range nsp {
 		if span := dilation[j]*(k[j]-1) + 1; xp.Dim(2+j) < span {
@@ -277,6 +283,22 @@ func (x *Tensor) conv(op string, w, bias *Tensor, stride, padding, dilation []in
 		res = res.Add(bias.Reshape(append([]int{1, oc}, onesOf(nsp)...)...).Cast(res.DType()))
 	}
 	return res.Cast(odt)
+}
+
+// loadsOnly reports whether t is a buffer, a constant or a view or cast of
+// one: reading an element of it costs a load and no arithmetic.
+func (t *Tensor) loadsOnly() bool {
+	u := t.uop
+	for {
+		switch u.Op {
+		case uop.BUFFER, uop.CONST, uop.CONTIGUOUS:
+			return true
+		case uop.RESHAPE, uop.PERMUTE, uop.EXPAND, uop.PAD, uop.SHRINK, uop.FLIP, uop.CAST:
+			u = u.Src[0]
+		default:
+			return false
+		}
+	}
 }
 
 // convChunkBytes bounds the input and output gradient of the chunk of
@@ -384,6 +406,9 @@ func (x *Tensor) convTranspose(op string, w, bias *Tensor, stride, padding, outP
 	og, ks := w.Dim(1), w.Shape()[2:]
 	if bias != nil && (bias.Ndim() != 1 || bias.Dim(0) != groups*og) {
 		panic(fmt.Sprintf("gograd: %s: bias %s does not match the %d output channels of weight %s (groups %d)", op, shapeStr(bias.Shape()), groups*og, shapeStr(w.Shape()), groups))
+	}
+	if !x.loadsOnly() && c/groups*prodInts(ks) >= 64 {
+		x = x.Contiguous() // stored before its zeros and padding (see conv)
 	}
 	// Insert stride-1 zeros after each element: (N, C, D1, 1, D2, 1, ...)
 	// padded to (N, C, D1, s1, D2, s2, ...), flattened and cut after the
