@@ -64,12 +64,7 @@ func gradOf(u, g *uop.UOp) []*uop.UOp {
 	case uop.RESHAPE:
 		return []*uop.UOp{g.Reshape(s[0].Shape())}
 	case uop.PERMUTE:
-		order := u.Arg.([]int)
-		inv := make([]int, len(order))
-		for i, o := range order {
-			inv[o] = i
-		}
-		return []*uop.UOp{g.Permute(inv)}
+		return []*uop.UOp{g.Permute(uop.InversePermutation(u.Arg.([]int)))}
 	case uop.EXPAND:
 		var axes []int
 		for i, d := range s[0].Shape() {
@@ -178,11 +173,7 @@ func productOfOthers(x *uop.UOp, axes []int) *uop.UOp {
 		Pad([][2]int{{0, 0}, {0, n}}).Reshape([]int{n * (n + 1)}).Shrink([][2]int{{0, n * n}}).Reshape([]int{n, n})
 	eye = eye.Reshape(append(ones(k), n, n)).Expand(append(slices.Clone(kept), n, n))
 	others := eye.Alu(uop.WHERE, like(rows, 1), rows).Reduce(uop.MUL, k+1)
-	inv := make([]int, len(perm))
-	for i, p := range perm {
-		inv[p] = i
-	}
-	return others.Reshape(append(slices.Clone(kept), reduced...)).Permute(inv)
+	return others.Reshape(append(slices.Clone(kept), reduced...)).Permute(uop.InversePermutation(perm))
 }
 
 // like returns a constant v with u's shape, dtype and device.

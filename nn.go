@@ -194,7 +194,7 @@ func (x *Tensor) conv(op string, w, bias *Tensor, stride, padding, dilation []in
 	for j, p := range padding {
 		pads[2+j] = [2]int{p, p}
 	}
-	if !x.loadsOnly() && cg*prodInts(k) >= 64 {
+	if !x.loadsOnly() && cg*uop.Prod(k) >= 64 {
 		// An input computed by elementwise ops (a ReLU of a batch norm)
 		// would be computed again for every output channel and kernel tap
 		// that reads it: stored once, a convolution's inner loop only loads.
@@ -215,20 +215,16 @@ func (x *Tensor) conv(op string, w, bias *Tensor, stride, padding, dilation []in
 	// enough products to pay for storing its lanes one by one. The weight's
 	// gradient then reads the output's gradient packed likewise (a
 	// transposing copy), for vectors along the channels too.
-	packed := out[nsp-1]%16 != 0 && (oc/groups)%16 == 0 && cg*prodInts(k) >= 64
+	packed := out[nsp-1]%16 != 0 && (oc/groups)%16 == 0 && cg*uop.Prod(k) >= 64
 	toLast := func(t *Tensor, axis int) *Tensor { // axis moved last in memory, same shape
-		order, back := []int{}, []int{}
+		var order []int
 		for j := range t.Ndim() {
 			if j != axis {
 				order = append(order, j)
 			}
 		}
 		order = append(order, axis)
-		back = make([]int, len(order))
-		for j, a := range order {
-			back[a] = j
-		}
-		return t.Permute(order...).Contiguous().Permute(back...)
+		return t.Permute(order...).Contiguous().Permute(uop.InversePermutation(order)...)
 	}
 	wt := w
 	if packed {
@@ -290,10 +286,10 @@ func (x *Tensor) conv(op string, w, bias *Tensor, stride, padding, dilation []in
 func (t *Tensor) loadsOnly() bool {
 	u := t.uop
 	for {
-		switch u.Op {
-		case uop.BUFFER, uop.CONST, uop.CONTIGUOUS:
+		switch {
+		case u.Op == uop.BUFFER || u.Op == uop.CONST || u.Op == uop.CONTIGUOUS:
 			return true
-		case uop.RESHAPE, uop.PERMUTE, uop.EXPAND, uop.PAD, uop.SHRINK, uop.FLIP, uop.CAST:
+		case u.Op.IsMovement() || u.Op == uop.CAST:
 			u = u.Src[0]
 		default:
 			return false
@@ -320,7 +316,7 @@ func convWeightGrad(g, win *Tensor, xs, ws []int, groups int) *Tensor {
 	shape := append([]int{n, groups, oc / groups}, out...)
 	shape = append(shape, onesOf(1+nsp)...)
 	prod := g.Reshape(shape...).Mul(win) // (N, groups, O/groups, *out, C/groups, *k)
-	perImage := 4 * (oc*prodInts(out) + prodInts(xs[1:]))
+	perImage := 4 * (oc*uop.Prod(out) + uop.Prod(xs[1:]))
 	chunk := 1
 	for b := n; b >= 1; b-- {
 		if n%b == 0 && b*perImage <= convChunkBytes {
@@ -344,15 +340,6 @@ func convWeightGrad(g, win *Tensor, xs, ws []int, groups int) *Tensor {
 		dw = prod.Sum(axes).Sum(0)
 	}
 	return dw.Reshape(ws...)
-}
-
-// prodInts is the product of v.
-func prodInts(v []int) int {
-	p := 1
-	for _, x := range v {
-		p *= x
-	}
-	return p
 }
 
 // Conv1d is the 1-D convolution (cross-correlation) of x (N, C, L) with
@@ -407,7 +394,7 @@ func (x *Tensor) convTranspose(op string, w, bias *Tensor, stride, padding, outP
 	if bias != nil && (bias.Ndim() != 1 || bias.Dim(0) != groups*og) {
 		panic(fmt.Sprintf("gograd: %s: bias %s does not match the %d output channels of weight %s (groups %d)", op, shapeStr(bias.Shape()), groups*og, shapeStr(w.Shape()), groups))
 	}
-	if !x.loadsOnly() && c/groups*prodInts(ks) >= 64 {
+	if !x.loadsOnly() && c/groups*uop.Prod(ks) >= 64 {
 		x = x.Contiguous() // stored before its zeros and padding (see conv)
 	}
 	// Insert stride-1 zeros after each element: (N, C, D1, 1, D2, 1, ...)

@@ -941,12 +941,7 @@ func (g *graph) lowerKernel(r *uop.UOp) (*uop.UOp, []*uop.UOp) {
 		for chain[val] && (val == r || !g.leaf(val)) {
 			switch val.Op {
 			case uop.PERMUTE:
-				order := val.Arg.([]int)
-				inv := make([]int, len(order))
-				for i, o := range order {
-					inv[o] = i
-				}
-				st = st.Permute(inv)
+				st = st.Permute(uop.InversePermutation(val.Arg.([]int)))
 			case uop.RESHAPE:
 				st = st.Reshape(val.Src[0].Shape())
 			case uop.FLIP:

@@ -250,6 +250,16 @@ func Prod(xs []int) int {
 	return p
 }
 
+// InversePermutation returns the order that undoes the permutation order:
+// permuting by order, then by its inverse, restores the axes.
+func InversePermutation(order []int) []int {
+	inv := make([]int, len(order))
+	for i, o := range order {
+		inv[o] = i
+	}
+	return inv
+}
+
 // Toposort returns every node reachable from roots, sources before users.
 func Toposort(roots ...*UOp) []*UOp {
 	seen := map[*UOp]bool{}
