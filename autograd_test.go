@@ -59,6 +59,45 @@ func TestDetachAndNoGrad(t *testing.T) {
 	mustPanic(t, []string{"Backward", "[3]"}, func() { x.Mul(2).Backward() })
 }
 
+// TestWithGradient checks a custom gradient: rounding with a
+// straight-through gradient (Round's own is zero), the need flags, and the
+// panics for an input the value is not computed from and for a wrong
+// number of gradients.
+func TestWithGradient(t *testing.T) {
+	x := g.FromSlice([]float64{0.4, 1.6, -2.2}).RequiresGrad(true)
+	w := g.FromSlice([]float64{1, 2, 3}).RequiresGrad(true)
+	c := g.FromSlice([]float64{10, 20, 30})
+	var needs []string
+	straight := func(v *g.Tensor) *g.Tensor {
+		return g.WithGradient(v.Round().Add(c), "straight-through", []*g.Tensor{v, c}, func(gr *g.Tensor, need []bool) []*g.Tensor {
+			needs = append(needs, fmt.Sprint(need))
+			return []*g.Tensor{gr, nil}
+		})
+	}
+	y := straight(x.Mul(w)).Mul(w).Sum() // sum((round(x*w) + c) * w)
+	grads := g.Gradient(y, x, w)
+	if got := y.Item(); got != 125 {
+		t.Errorf("value %v, want 125", got)
+	}
+	// d/dx = w*w; d/dw = round(x*w) + c + x*w.
+	if got := fmt.Sprint(grads[0].Float64s()); got != "[1 4 9]" {
+		t.Errorf("gradient of x %v, want [1 4 9]", got)
+	}
+	if got := fmt.Sprint(grads[1].Float64s()); got != "[10.4 26.2 16.4]" {
+		t.Errorf("gradient of w %v, want [10.4 26.2 16.4]", got)
+	}
+	if got := fmt.Sprint(needs); got != "[[true false]]" {
+		t.Errorf("need flags %v, want [[true false]]", got)
+	}
+	mustPanic(t, []string{"WithGradient", "input 1 is not a tensor the value is computed from"}, func() {
+		g.WithGradient(x.Exp(), "k", []*g.Tensor{x, w}, nil)
+	})
+	bad := g.WithGradient(x.Exp(), "two for one", []*g.Tensor{x}, func(gr *g.Tensor, need []bool) []*g.Tensor {
+		return []*g.Tensor{gr, gr}
+	})
+	mustPanic(t, []string{"WithGradient", "returned 2 gradients for 1 inputs"}, func() { g.Gradient(bad.Sum(), x) })
+}
+
 // numericGrad is the central-difference gradient of the weighted sum of f.
 func numericGrad(f func(*g.Tensor) *g.Tensor, x []float64, shape []int, weights []float64) []float64 {
 	eval := func(v []float64) float64 {

@@ -121,17 +121,38 @@ type gradFunc struct {
 func (f *gradFunc) Key() string    { return f.key }
 func (f *gradFunc) String() string { return "grad " + f.key }
 
-// withGradient returns value (its node detached) whose gradients with
-// respect to inputs are fn of its own gradient g; fn need only return those
-// whose need is true. key must name fn's computation, for two nodes of the
-// same source and key are one node.
-func withGradient(value *Tensor, key string, inputs []*Tensor, fn func(g *Tensor, need []bool) []*Tensor) *Tensor {
+// WithGradient returns value with a gradient of its own, as a PyTorch
+// autograd.Function's backward: the gradients of value with respect to
+// inputs are fn of value's gradient g, instead of what differentiating
+// value's graph would give. fn gets g and, for each input, whether its
+// gradient is needed, and returns one gradient per input (nil where not
+// needed), each of its input's shape. The inputs must be tensors value is
+// computed from; gradients flow to them only through fn, and to nothing
+// else under value. key names fn's computation: two values of the same
+// graph and key are one node, so a key must tell apart functions that
+// compute different gradients for the same value.
+//
+// Convolutions use it (the input gradient as one transposed convolution
+// instead of a scatter of every window's), and so does nn.BatchNorm (two
+// reductions instead of the four or five of its differentiated graph).
+func WithGradient(value *Tensor, key string, inputs []*Tensor, fn func(g *Tensor, need []bool) []*Tensor) *Tensor {
+	const op = "WithGradient"
+	under := map[*uop.UOp]bool{}
+	for _, u := range uop.Toposort(value.uop) {
+		under[u] = true
+	}
 	f := &gradFunc{key: key, inputs: make([]*uop.UOp, len(inputs))}
 	for i, in := range inputs {
+		if in == nil || !under[in.uop] {
+			panic(fmt.Sprintf("gograd: %s: input %d is not a tensor the value is computed from", op, i))
+		}
 		f.inputs[i] = in.uop
 	}
 	f.fn = func(g *uop.UOp, need []bool) []*uop.UOp {
 		grads := fn(fromUOp(g), need)
+		if len(grads) != len(inputs) {
+			panic(fmt.Sprintf("gograd: %s %q: the gradient function returned %d gradients for %d inputs", op, key, len(grads), len(inputs)))
+		}
 		out := make([]*uop.UOp, len(grads))
 		for i, t := range grads {
 			if t != nil {

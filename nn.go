@@ -259,10 +259,27 @@ func (x *Tensor) conv(op string, w, bias *Tensor, stride, padding, dilation []in
 	for j := range nsp {
 		outPad[j] = x.Dim(2+j) + 2*padding[j] - dilation[j]*(k[j]-1) - 1 - (out[j]-1)*stride[j]
 	}
-	inner := res
+	inputs := []*Tensor{x, w}
+	if bias != nil {
+		b := bias.Cast(res.DType())
+		res = res.Add(b.Reshape(append([]int{1, oc}, onesOf(nsp)...)...))
+		inputs = append(inputs, b)
+	}
 	key := fmt.Sprintf("conv stride %v padding %v dilation %v groups %d", stride, padding, dilation, groups)
-	res = withGradient(inner, key, []*Tensor{x, w}, func(g *Tensor, need []bool) []*Tensor {
-		grads := make([]*Tensor, 2)
+	res = WithGradient(res, key, inputs, func(g *Tensor, need []bool) []*Tensor {
+		grads := make([]*Tensor, len(inputs))
+		uses := 0
+		for _, n := range need {
+			if n {
+				uses++
+			}
+		}
+		if uses > 1 && !g.loadsOnly() {
+			// The output's gradient (through a ReLU, a batch norm and a
+			// pool) feeds the input, weight and bias gradients: computed
+			// once.
+			g = g.Contiguous()
+		}
 		if need[0] {
 			grads[0] = g.convTranspose(op+" gradient", w, nil, stride, padding, outPad, dilation, groups)
 		}
@@ -273,12 +290,38 @@ func (x *Tensor) conv(op string, w, bias *Tensor, stride, padding, dilation []in
 			}
 			grads[1] = convWeightGrad(gp, win, x.Shape(), w.Shape(), groups)
 		}
+		if bias != nil && need[2] {
+			axes := []int{0}
+			for j := range nsp {
+				axes = append(axes, 2+j)
+			}
+			grads[2] = g.Sum(axes)
+		}
 		return grads
 	})
-	if bias != nil {
-		res = res.Add(bias.Reshape(append([]int{1, oc}, onesOf(nsp)...)...).Cast(res.DType()))
-	}
 	return res.Cast(odt)
+}
+
+// afterReduce reports whether t is computed by elementwise arithmetic from
+// the result of a reduction (through views, casts and detached or custom-
+// gradient nodes), not only from loads.
+func (t *Tensor) afterReduce() bool {
+	seen := map[*uop.UOp]bool{}
+	var walk func(u *uop.UOp) bool
+	walk = func(u *uop.UOp) bool {
+		if seen[u] {
+			return false
+		}
+		seen[u] = true
+		switch {
+		case u.Op == uop.REDUCE_AXIS:
+			return true
+		case u.Op.IsALU() || u.Op.IsMovement() || u.Op == uop.CAST || u.Op == uop.DETACH:
+			return slices.ContainsFunc(u.Src, walk)
+		}
+		return false
+	}
+	return !t.loadsOnly() && walk(t.uop)
 }
 
 // loadsOnly reports whether t is a buffer, a constant or a view or cast of
@@ -476,9 +519,19 @@ func (x *Tensor) poolSetup(op string, o PoolOpts) (k, s, d []int, pads [][2]int)
 
 // MaxPool2d takes the maximum over windows of the last two axes of x (N, C,
 // H, W) or (C, H, W), padding with -inf, as PyTorch's max_pool2d. It is one
-// kernel: the windows are a view of x.
+// kernel: the windows are a view of x. An x computed by arithmetic on the
+// result of a reduction (a batch norm's output, a ReLU of a convolution) is
+// stored first where the windows cover it: stored, it is computed in
+// vectors (in the reduction's kernel, where that is x's only reader), where
+// the pool's strided windows would compute it in scalars, and the gradient,
+// which reads x twice more (to count each window's maxima, then to find
+// them), only loads it.
 func (x *Tensor) MaxPool2d(o PoolOpts) *Tensor {
 	k, s, d, pads := x.poolSetup("MaxPool2d", o)
+	covered := s[0] <= k[0] && s[1] <= k[1] && d[0] == 1 && d[1] == 1 // every element in some window
+	if covered && x.afterReduce() {
+		x = x.Contiguous()
+	}
 	var fill any = math.Inf(-1)
 	if !x.DType().IsFloat() {
 		fill = x.DType().Min()

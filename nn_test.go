@@ -838,6 +838,8 @@ func TestNNKernelCounts(t *testing.T) {
 		{"MaxPool2d", x.MaxPool2d(g.PoolOpts{Kernel: []int{3}, Stride: []int{2}, Padding: []int{1}}), 1},
 		{"MaxPool2d ceil", x.MaxPool2d(g.PoolOpts{Kernel: []int{3}, Stride: []int{2}, CeilMode: true}), 1},
 		{"MaxPool2d of exp, stride > kernel", x.Exp().MaxPool2d(g.PoolOpts{Kernel: []int{2}, Stride: []int{3}}), 1},
+		// relu(conv) stored for the pool by the convolution's own kernel
+		{"MaxPool2d of Conv2d+bias+relu", x.Conv2d(w, b, g.ConvOpts{Padding: []int{1}}).Relu().MaxPool2d(g.PoolOpts{Kernel: []int{2}}), 2},
 		{"AvgPool2d", x.AvgPool2d(g.PoolOpts{Kernel: []int{2}}), 1},
 		{"AvgPool2d padded", x.AvgPool2d(g.PoolOpts{Kernel: []int{3}, Stride: []int{2}, Padding: []int{1}, CeilMode: true, ExcludePad: true}), 1},
 		{"AdaptiveAvgPool2d even", x.AdaptiveAvgPool2d(4, 4), 1},

@@ -309,3 +309,23 @@ func TestUnbatchedInputs(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchNormGradientKernels counts the kernels of a training batch
+// norm's forward pass and gradients: its own backward takes two sums per
+// channel (of the gradient, and of the gradient times the normalized
+// input), where differentiating the mean and the variance took four (9
+// kernels here).
+func TestBatchNormGradientKernels(t *testing.T) {
+	x := gograd.Randn(4, 3, 5, 5).Realize().RequiresGrad(true)
+	r := gograd.Randn(4, 3, 5, 5).Realize()
+	bn := nn.NewBatchNorm(3)
+	loss := bn.Forward(x).Exp().Mul(r).Sum()
+	gograd.ResetStats()
+	grads := gograd.Gradient(loss, x, bn.Weight, bn.Bias)
+	gograd.Realize(append(grads, nn.Buffers(bn)...)...)
+	// The mean, the variance, g stored, its two sums, the input's
+	// gradient, the running statistics and the count.
+	if n := gograd.Stats("").Kernels; n > 8 {
+		t.Errorf("batch norm forward and backward: %d kernels, want at most 8", n)
+	}
+}

@@ -119,18 +119,51 @@ func (b *BatchNorm) Forward(x *gograd.Tensor) *gograd.Tensor {
 		axes = append(axes, i)
 	}
 	variance, mean := x.VarMean(axes, gograd.KeepDim, gograd.Correction(0))
-	out := x.Sub(mean).Mul(variance.Add(b.Eps).Rsqrt())
+	invStd := variance.Add(b.Eps).Rsqrt()
+	xhat := x.Sub(mean).Mul(invStd)
 	view := make([]int, x.Ndim())
 	for i := range view {
 		view[i] = 1
 	}
 	view[1] = c
+	out, inputs := xhat, []*gograd.Tensor{x}
 	if b.Weight != nil {
 		out = out.Mul(b.Weight.Reshape(view...))
+		inputs = append(inputs, b.Weight)
 	}
 	if b.Bias != nil {
 		out = out.Add(b.Bias.Reshape(view...))
+		inputs = append(inputs, b.Bias)
 	}
+	// The gradient as PyTorch computes it, from two sums per channel: the
+	// differentiated graph (through the mean and the variance) takes four
+	// or five.
+	out = gograd.WithGradient(out, "BatchNorm", inputs, func(g *gograd.Tensor, need []bool) []*gograd.Tensor {
+		grads := make([]*gograd.Tensor, len(inputs))
+		// g (through a pool's gradient, say) is read three times: once.
+		g = g.Contiguous()
+		sumG := g.Sum(axes, gograd.KeepDim)
+		sumGX := g.Mul(xhat).Sum(axes, gograd.KeepDim)
+		if need[0] {
+			scale := invStd
+			if b.Weight != nil {
+				scale = scale.Mul(b.Weight.Reshape(view...))
+			}
+			inv := 1 / float64(n)
+			grads[0] = g.Sub(sumG.Mul(inv)).Sub(xhat.Mul(sumGX.Mul(inv))).Mul(scale)
+		}
+		k := 1
+		if b.Weight != nil {
+			if need[k] {
+				grads[k] = sumGX.Reshape(c)
+			}
+			k++
+		}
+		if b.Bias != nil && need[k] {
+			grads[k] = sumG.Reshape(c)
+		}
+		return grads
+	})
 	if b.Training && b.RunningMean != nil {
 		b.update(mean.Detach().Reshape(c), variance.Detach().Reshape(c).Mul(float64(n)/float64(n-1)))
 	}

@@ -76,8 +76,8 @@ static inline float bf16_to_f(uint16_t h) { uint32_t b = (uint32_t)h << 16; floa
 static inline uint16_t f_to_bf16(float f) { uint32_t b; memcpy(&b, &f, 4); if ((b & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((b >> 16) | 0x40); b += 0x7fffu + ((b >> 16) & 1u); return (uint16_t)(b >> 16); }
 static inline float round_bf16(float f) { return bf16_to_f(f_to_bf16(f)); }
 static inline float round_f16(float f) { return (float)(_Float16)f; }
-static inline float maxf_(float a, float b) { return (a > b || a != a) ? a : b; }
-static inline double maxd_(double a, double b) { return (a > b || a != a) ? a : b; }
+static inline float maxf_(float a, float b) { float m = a > b ? a : b; return a != a ? a : m; }
+static inline double maxd_(double a, double b) { double m = a > b ? a : b; return a != a ? a : m; }
 static inline int64_t f2i_(double f) { return (f != f || f >= 9223372036854775808.0 || f < -9223372036854775808.0) ? INT64_MIN : (int64_t)f; }
 static inline uint64_t f2u_(double f) { return (f >= 9223372036854775808.0 && f < 18446744073709551616.0) ? (uint64_t)f : (uint64_t)f2i_(f); }
 `
