@@ -936,3 +936,28 @@ func TestConvWeightGradientInChunks(t *testing.T) {
 		}
 	})
 }
+
+// TestConvGradientStoredPadded checks the gradients of a 5x5 convolution
+// whose output gradient is computed (an exp after it), which store that
+// gradient once with the input gradient's padding, against the same
+// gradients from a realized output gradient, which take the plain path.
+func TestConvGradientStoredPadded(t *testing.T) {
+	forEachDevice(t, func(t *testing.T) {
+		g.Seed(3)
+		x, _ := nnRandn(4, 3, 9, 9)
+		w, _ := nnRandn(16, 3, 5, 5)
+		b, _ := nnRandn(16)
+		y := x.Conv2d(w, b, g.ConvOpts{Padding: []int{1}})
+		got := g.Gradient(y.Mul(0.1).Exp().Sum(), x, w, b)
+		dy := y.Mul(0.1).Exp().Mul(0.1).Realize() // the same gradient, a buffer
+		want := g.GradientWith(x.Conv2d(w, b, g.ConvOpts{Padding: []int{1}}), dy, x, w, b)
+		for i, name := range []string{"input", "weight", "bias"} {
+			a, e := got[i].Float32s(), want[i].Float32s()
+			for j := range e {
+				if d := math.Abs(float64(a[j] - e[j])); d > 1e-4*(1+math.Abs(float64(e[j]))) {
+					t.Fatalf("%s gradient [%d] = %g, want %g", name, j, a[j], e[j])
+				}
+			}
+		}
+	})
+}
