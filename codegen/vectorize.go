@@ -223,8 +223,29 @@ func quadDot(lanes []*uop.UOp) *uop.UOp {
 		}
 	}
 	vu := uop.New(uop.VECTORIZE, dtype.Uint8.Vec(4*w), us, nil)
-	vs := uop.New(uop.VECTORIZE, dtype.Int8.Vec(4*w), ss, nil)
-	return uop.New(uop.DOT4, dtype.Int32.Vec(w), []*uop.UOp{vu, vs}, nil)
+	return uop.New(uop.DOT4, dtype.Int32.Vec(w), []*uop.UOp{vu, fourBroadcast(ss, dtype.Int8)}, nil)
+}
+
+// fourBroadcast is the VECTORIZE of byte lanes ls of type dt, or, where
+// every lane's four bytes are the same four (an activation's bytes against
+// the lanes of several weight rows), those four as one int32 broadcast to
+// every lane and reinterpreted as bytes: one broadcast load instead of a
+// vector built byte by byte.
+func fourBroadcast(ls []*uop.UOp, dt dtype.DType) *uop.UOp {
+	n := len(ls)
+	periodic := n > 4
+	for i := 4; i < n && periodic; i++ {
+		periodic = ls[i] == ls[i%4]
+	}
+	if !periodic {
+		return uop.New(uop.VECTORIZE, dt.Vec(n), ls, nil)
+	}
+	four := uop.New(uop.BITCAST, dtype.Int32, []*uop.UOp{uop.New(uop.VECTORIZE, dt.Vec(4), ls[:4], nil)}, nil)
+	lanes := make([]*uop.UOp, n/4)
+	for i := range lanes {
+		lanes[i] = four
+	}
+	return uop.New(uop.BITCAST, dt.Vec(n), []*uop.UOp{uop.New(uop.VECTORIZE, dtype.Int32.Vec(n/4), lanes, nil)}, nil)
 }
 
 // firstBuffer is the buffer of the first load under x, depth first (nil

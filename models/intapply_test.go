@@ -61,16 +61,18 @@ func randomPlanes(t testing.TB, rng *rand.Rand, f quant.Format, rows, cols int) 
 // TestQuantWeight checks a quantized weight on the device in every format
 // against quant's own dequantization: Dense, Rows (the embedding), and
 // x @ W.T (for formats with minimums, the float path: to 1e-5). Rows of
-// an odd number of groups test the 4- and 5-bit pairing's padding.
+// an odd number of groups test the 4- and 5-bit pairing's padding; 32 rows
+// of 4 bits without minimums are stored in blocks of 16 rows (blockRows),
+// which Dense and Rows read through views.
 func TestQuantWeight(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	const rows = 7
 	for _, f := range []quant.Format{quant.Q8_0, quant.Q4_0, quant.Q4_1, quant.Q5_0, quant.Q5_1, quant.Q4_K, quant.Q5_K, quant.Q6_K} {
-		for _, cols := range []int{96, 256, 512} {
+		for _, shape := range [][2]int{{7, 96}, {7, 256}, {7, 512}, {32, 96}} {
+			rows, cols := shape[0], shape[1]
 			if cols%f.BlockElems() != 0 {
 				continue
 			}
-			t.Run(fmt.Sprintf("%v/%d", f, cols), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%v/%dx%d", f, rows, cols), func(t *testing.T) {
 				p := randomPlanes(t, rng, f, rows, cols)
 				want := p.Dequantize()
 				wt, err := QuantWeight(p)
@@ -188,6 +190,19 @@ func TestQuantApplyInIntegers(t *testing.T) {
 					}
 					if !found {
 						t.Errorf("%d tokens: no kernel on %s uses %s", tokens, dev, fn)
+					}
+					// Blocked 4-bit planes: the lanes are 16 rows, each
+					// DOT4 against x's four bytes broadcast as one int32.
+					if tc.p.Bits == 4 && tc.p.High == nil {
+						blocked := false
+						for _, k := range kernels {
+							if s, ok := k.Prog.(interface{ Source() string }); ok && strings.Contains(s.Source(), "dot4_16(") && strings.Contains(s.Source(), "int32x16 vec") {
+								blocked = true
+							}
+						}
+						if !blocked {
+							t.Errorf("%d tokens: no kernel on %s takes 16 rows of 4-bit weights at once", tokens, dev)
+						}
 					}
 				}
 			}

@@ -34,7 +34,15 @@ type planes struct {
 	pad                 int // columns of padding after each row (4 and 5 bits)
 	q, high, scale, min *g.Tensor
 	sub                 *g.Tensor
+	// Blocked 4-bit planes (see blockRows) keep q and scale in blocks of
+	// rowBlock rows, qb [rows/rowBlock, pairs, 8, rowBlock, 4] and sb
+	// [rows/rowBlock, groups, rowBlock]; q and scale are then views of them.
+	qb, sb *g.Tensor
 }
+
+// rowBlock is the rows of a blocked 4-bit plane: the lanes of one AVX-512
+// vector of int32 sums.
+const rowBlock = 16
 
 // FloatWeight wraps a float matrix of shape [out, in].
 func FloatWeight(t *g.Tensor) *Weight {
@@ -70,6 +78,13 @@ func QuantWeight(p *quant.Planes) (*Weight, error) {
 		w.q.high = g.FromBytesShared(high, nil, g.Uint8, p.Rows, groups*4)
 	}
 	w.q.scale = g.FromBytesShared(scale, nil, sdt, p.Rows, groups)
+	if p.Bits == 4 && high == nil && min == nil && p.Rows%rowBlock == 0 {
+		pairs := groups / 2
+		w.q.qb = g.FromBytesShared(blockRows(qb, p.Rows, pairs*8, 4), nil, g.Uint8, p.Rows/rowBlock, pairs, 8, rowBlock, 4)
+		w.q.q = w.q.qb.Permute(0, 3, 1, 2, 4).Reshape(p.Rows, groups*16)
+		w.q.sb = g.FromBytesShared(blockRows(scale, p.Rows, groups, len(scale)/(p.Rows*groups)), nil, sdt, p.Rows/rowBlock, groups, rowBlock)
+		w.q.scale = w.q.sb.Permute(0, 2, 1).Reshape(p.Rows, groups)
+	}
 	if min != nil {
 		w.q.min = g.FromBytesShared(min, nil, sdt, p.Rows, groups)
 	}
@@ -77,6 +92,22 @@ func QuantWeight(p *quant.Planes) (*Weight, error) {
 		w.q.sub = g.FromBytesShared(p.Sub, nil, g.Int8, p.Rows, p.Cols/p.SubGroup)
 	}
 	return w, nil
+}
+
+// blockRows rearranges a plane of rows of n units of size bytes into
+// blocks of rowBlock rows, [rows/rowBlock, n, rowBlock, size]: a unit of
+// rowBlock consecutive rows is contiguous, so a kernel whose vector lanes
+// are rows loads it at once (4-bit planes in units of 4 bytes, the bytes
+// that one lane of a DOT4 sums; their scales one by one).
+func blockRows(src []byte, rows, n, size int) []byte {
+	dst := make([]byte, len(src))
+	for r := range rows {
+		b, rr := r/rowBlock, r%rowBlock
+		for u := range n {
+			copy(dst[((b*n+u)*rowBlock+rr)*size:][:size], src[(r*n+u)*size:][:size])
+		}
+	}
+	return dst
 }
 
 // pairGroups rearranges the nibbles of 4- or 5-bit planes (quant.Planes
@@ -255,6 +286,8 @@ func (w *Weight) intApply(x *g.Tensor) *g.Tensor {
 	case w.q.bits == 8:
 		p := dot(w.q.q.Reshape(w.Out, groups, group), xq.Reshape(append(slices.Clone(lead), 1, groups, group)...))
 		y = scaled(p, w.q.scale, xs)
+	case w.q.qb != nil:
+		return w.blockedApply(xq, xs, lead)
 	default:
 		// The unsigned nibbles times x in fours (DOT4 on the CPU), less
 		// the offset times x's sums of four: sum (q - offset) x.
@@ -269,6 +302,43 @@ func (w *Weight) intApply(x *g.Tensor) *g.Tensor {
 	}
 	last := len(lead) + 2
 	return y.Sum([]int{last - 1, last})
+}
+
+// blockedApply is intApply's 4-bit case for blocked planes: each group's
+// four bytes at a time for rowBlock rows at once, the rows being the
+// vector lanes (so the sums need no adding across lanes, and x's four
+// bytes are broadcast to every row), as llama.cpp's repacked Q4_0 kernels
+// do. xq [..., groups, 32] and xs [..., groups] are quantizeActs'.
+func (w *Weight) blockedApply(xq, xs *g.Tensor, lead []int) *g.Tensor {
+	nb, pairs := w.q.qb.Dim(0), w.q.qb.Dim(1)
+	nl := len(lead)
+	// x's groups as [..., 1 (block), pairs, 2 (even, odd), 8 (fours), 1 (row), 4].
+	xh := xq.Reshape(append(slices.Clone(lead), 1, pairs, 2, 8, 1, 4)...)
+	xe, xo := index(xh, nl+2, 0), index(xh, nl+2, 1)
+	lo, hi := w.q.qb.BitAnd(uint8(15)), w.q.qb.Shr(uint8(4)) // [blocks, pairs, 8, rows, 4]
+	off := g.Full(xe.Shape(), uint8(w.q.offset), g.Uint8)
+	se, so := halves3(w.q.sb) // [blocks, pairs, rows]
+	xv := xs.Reshape(append(slices.Clone(lead), pairs, 2)...)
+	// scaled is the float sums of four p [..., blocks, pairs, 8, rows] times
+	// the rows' scales s [blocks, pairs, rows] and x's xs [..., pairs].
+	scaled := func(p, s, xs *g.Tensor) *g.Tensor {
+		xs = xs.Reshape(append(slices.Clone(lead), 1, pairs, 1, 1)...)
+		return p.Cast(g.Float32).Mul(s.Cast(g.Float32).Reshape(nb, pairs, 1, rowBlock).Mul(xs))
+	}
+	fours := func(a, b *g.Tensor) *g.Tensor { // dot4 over the last axis, removed
+		d := dot4(a, b)
+		return d.Reshape(d.Shape()[:d.Ndim()-1]...)
+	}
+	y := scaled(fours(lo, xe).Sub(fours(off, xe)), se, index(xv, -1, 0)).
+		Add(scaled(fours(hi, xo).Sub(fours(off, xo)), so, index(xv, -1, 1)))
+	return y.Sum(nl+1, nl+2).Reshape(append(slices.Clone(lead), nb*rowBlock)...)
+}
+
+// halves3 splits blocked scales [blocks, 2*pairs, rows] into the even and
+// odd groups' [blocks, pairs, rows].
+func halves3(t *g.Tensor) (even, odd *g.Tensor) {
+	v := t.Reshape(t.Dim(0), t.Dim(1)/2, 2, t.Dim(2))
+	return index(v, 2, 0), index(v, 2, 1)
 }
 
 // dot4 is the int32 sums of four products of a uint8 and b int8 [..., n]

@@ -518,7 +518,11 @@ func (r *cRenderer) uop(u *uop.UOp, split bool) {
 	default:
 		v := r.fresh("alu", u)
 		var expr string
-		if u.DType.Count() > 1 {
+		if u.Op == uop.BITCAST && u.Src[0].DType.Count() != u.DType.Count() {
+			// A vector's bytes as another shape of the same size (four
+			// bytes as an int32, int32 lanes as bytes).
+			expr = fmt.Sprintf("({%s b_; memcpy(&b_, &%s, sizeof b_); b_;})", r.cType(u.DType), r.name(u.Src[0]))
+		} else if u.DType.Count() > 1 {
 			expr = r.vectorExpr(u)
 		} else {
 			s := make([]string, len(u.Src))
