@@ -274,19 +274,14 @@ func (x *Tensor) conv(op string, w, bias *Tensor, stride, padding, dilation []in
 				uses++
 			}
 		}
-		unit := !slices.ContainsFunc(stride, func(s int) bool { return s > 1 })
 		tpads := transposePads(k, padding, outPad, dilation)
 		if uses > 1 && !g.loadsOnly() {
 			// The output's gradient (through a ReLU, a batch norm and a
 			// pool) feeds the input, weight and bias gradients: computed
-			// once. Where that is a plain padding of a kernel of 5x5 or
-			// more, it is stored padded as the input gradient's
-			// convolution reads it (loads of real zeros, no bounds checks),
-			// and the other gradients read its interior: in the MNIST
-			// example's 5x5 convolution the input gradient went from 82 to
-			// 71 ms a step, where for its 3x3 ones the padded store cost
-			// more than the checks.
-			if need[0] && unit && nonNegative(tpads) && uop.Prod(k) >= 25 {
+			// once, and where the input gradient reads it padded
+			// (storePadded), stored so; the other gradients read its
+			// interior.
+			if need[0] && storePadded(k, stride, tpads) {
 				gp := g.Pad(tpads).Contiguous()
 				inner := make([][2]int, len(tpads))
 				for j, p := range tpads {
@@ -458,7 +453,8 @@ func (x *Tensor) convTranspose(op string, w, bias *Tensor, stride, padding, outP
 	unit := !slices.ContainsFunc(stride, func(s int) bool { return s > 1 })
 	pads := transposePads(ks, padding, outPad, dilation)
 	store := !x.loadsOnly() && c/groups*uop.Prod(ks) >= 64
-	if store && !(unit && nonNegative(pads)) {
+	padded := storePadded(ks, stride, pads)
+	if store && !padded {
 		x = x.Contiguous() // stored before its zeros and padding (see conv)
 	}
 	// Insert stride-1 zeros after each element: (N, C, D1, 1, D2, 1, ...)
@@ -476,12 +472,20 @@ func (x *Tensor) convTranspose(op string, w, bias *Tensor, stride, padding, outP
 		xs = x.Reshape(split...).Pad(zeros).Reshape(flat...).Shrink(cut)
 	}
 	xs = xs.Pad(pads)
-	if store && unit && nonNegative(pads) {
-		// Stored with its padding: the convolution then loads real zeros
-		// instead of checking every load's bounds.
+	if store && padded {
 		xs = xs.Contiguous()
 	}
 	return xs.convFlipped(op, w, bias, dilation, groups)
+}
+
+// storePadded reports whether a transposed convolution's input, where it
+// is stored, is stored with its padding, so that the convolution loads real
+// zeros instead of checking every load's bounds: for stride 1, a padding
+// that crops nothing, and a kernel of 5x5 or more. In the MNIST example's
+// 5x5 convolution the input gradient went from 82 to 71 ms a step; for its
+// 3x3 ones the padded store cost more than the checks.
+func storePadded(ks, stride []int, pads [][2]int) bool {
+	return !slices.ContainsFunc(stride, func(s int) bool { return s > 1 }) && nonNegative(pads) && uop.Prod(ks) >= 25
 }
 
 // transposePads is the padding of a transposed convolution's input (its
