@@ -651,6 +651,27 @@ func (r *cudaRenderer) uop(u *uop.UOp) {
 		r.lanes[u] = ls
 	case uop.GEP:
 		r.lanes[u] = []string{r.lane(u.Src[0], u.Arg.(int))}
+	case uop.BITCAST:
+		src := u.Src[0]
+		if m := src.DType.Count(); m != n {
+			// Lanes of another shape of the same bytes (four bytes as an
+			// int32, int32 lanes as bytes): through memory.
+			in, out := r.fresh("bits"), r.fresh("alu")
+			ls := make([]string, m)
+			for l := range ls {
+				ls[l] = r.lane(src, l)
+			}
+			r.line("%s %s[%d] = {%s};", cudaType(src.DType.Scalar()), in, m, strings.Join(ls, ", "))
+			r.line("%s %s[%d];", cudaType(u.DType.Scalar()), out, n)
+			r.line("memcpy(%s, %s, sizeof %s);", out, in, out)
+			outs := make([]string, n)
+			for l := range outs {
+				outs[l] = fmt.Sprintf("%s[%d]", out, l)
+			}
+			r.lanes[u] = outs
+			return
+		}
+		r.lanewise(u, n)
 	case uop.DOT2: // lane by lane: int16 pairs multiplied, summed in int32 (wrapping)
 		exprs := make([]string, n)
 		for l := range n {
@@ -670,16 +691,22 @@ func (r *cudaRenderer) uop(u *uop.UOp) {
 		}
 		r.declare(u, "alu", exprs)
 	default:
-		exprs := make([]string, n)
-		for l := range n {
-			s := make([]string, len(u.Src))
-			for i, x := range u.Src {
-				s[i] = r.lane(x, l)
-			}
-			exprs[l] = r.roundHalf(u, r.expr(u, s))
-		}
-		r.declare(u, "alu", exprs)
+		r.lanewise(u, n)
 	}
+}
+
+// lanewise declares an ALU, CAST or BITCAST node of n lanes, each lane the
+// op of its sources' same lane.
+func (r *cudaRenderer) lanewise(u *uop.UOp, n int) {
+	exprs := make([]string, n)
+	for l := range n {
+		s := make([]string, len(u.Src))
+		for i, x := range u.Src {
+			s[i] = r.lane(x, l)
+		}
+		exprs[l] = r.roundHalf(u, r.expr(u, s))
+	}
+	r.declare(u, "alu", exprs)
 }
 
 // roundHalf rounds a half-typed result back to its precision after the op.

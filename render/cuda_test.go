@@ -109,6 +109,16 @@ var cudaCases = []struct {
 		p := g.NewVar("pos", 0, 100).BindOn("GO", 5).Cast(g.Float32)
 		return []*g.Tensor{x.Lt(p).Where(x.Mul(p), -1)}
 	}},
+	{"dot4_broadcast", with(codegen.Opt{Op: codegen.Upcast, Axis: 0, Amt: 16, Vector: true}), func() []*g.Tensor {
+		// 16 rows' four bytes times the same four of x (blocked 4-bit
+		// weights): x's bytes reach DOT4 as one int32 reinterpreted.
+		w, x := typed(g.Uint8, 2, 16, 4), typed(g.Int8, 4)
+		p := func(k int) *g.Tensor {
+			wk := w.Shrink([][2]int{{0, 2}, {0, 16}, {k, k + 1}}).Reshape(2, 16).Cast(g.Int32)
+			return wk.Mul(x.Shrink([][2]int{{k, k + 1}}).Reshape(1, 1).Cast(g.Int32))
+		}
+		return []*g.Tensor{p(0).Add(p(1)).Add(p(2).Add(p(3)))}
+	}},
 	{"big_3d", cudaOpts, func() []*g.Tensor { // three global loops: x, y and z
 		return []*g.Tensor{f32(6, 5, 7, 2).Permute(3, 2, 1, 0).Mul(2)}
 	}},
@@ -662,6 +672,7 @@ __device__ inline float __int_as_float(int x) { return __builtin_bit_cast(float,
 __device__ inline int __float_as_int(float x) { return __builtin_bit_cast(int, x); }
 __device__ inline double __longlong_as_double(long long x) { return __builtin_bit_cast(double, x); }
 __device__ inline long long __double_as_longlong(double x) { return __builtin_bit_cast(long long, x); }
+__device__ inline void *memcpy(void *d, const void *s, unsigned long n) { return __builtin_memcpy(d, s, n); } // NVRTC's is built in
 extern "C" {
 __device__ float exp2f(float); __device__ float log2f(float); __device__ float sinf(float); __device__ float sqrtf(float); __device__ float truncf(float);
 __device__ double exp2(double); __device__ double log2(double); __device__ double sin(double); __device__ double sqrt(double); __device__ double trunc(double);
