@@ -228,13 +228,15 @@ func index(t *g.Tensor, axis, i int) *g.Tensor {
 	return t.Shrink(b).Reshape(s...)
 }
 
-// halves splits a per-group plane [rows, 2*pairs] into the even and odd
-// groups' [rows, pairs] (nil for nil).
+// halves splits a per-group plane along its axis 1 of 2*pairs groups,
+// [rows, 2*pairs, ...], into the even and odd groups' [rows, pairs, ...]
+// (nil for nil).
 func halves(t *g.Tensor) (even, odd *g.Tensor) {
 	if t == nil {
 		return nil, nil
 	}
-	v := t.Reshape(t.Dim(0), t.Dim(1)/2, 2)
+	s := t.Shape()
+	v := t.Reshape(append([]int{s[0], s[1] / 2, 2}, s[2:]...)...)
 	return index(v, 2, 0), index(v, 2, 1)
 }
 
@@ -317,7 +319,7 @@ func (w *Weight) blockedApply(xq, xs *g.Tensor, lead []int) *g.Tensor {
 	xe, xo := index(xh, nl+2, 0), index(xh, nl+2, 1)
 	lo, hi := w.q.qb.BitAnd(uint8(15)), w.q.qb.Shr(uint8(4)) // [blocks, pairs, 8, rows, 4]
 	off := g.Full(xe.Shape(), uint8(w.q.offset), g.Uint8)
-	se, so := halves3(w.q.sb) // [blocks, pairs, rows]
+	se, so := halves(w.q.sb) // [blocks, pairs, rows]
 	xv := xs.Reshape(append(slices.Clone(lead), pairs, 2)...)
 	// scaled is the float sums of four p [..., blocks, pairs, 8, rows] times
 	// the rows' scales s [blocks, pairs, rows] and x's xs [..., pairs].
@@ -332,13 +334,6 @@ func (w *Weight) blockedApply(xq, xs *g.Tensor, lead []int) *g.Tensor {
 	y := scaled(fours(lo, xe).Sub(fours(off, xe)), se, index(xv, -1, 0)).
 		Add(scaled(fours(hi, xo).Sub(fours(off, xo)), so, index(xv, -1, 1)))
 	return y.Sum(nl+1, nl+2).Reshape(append(slices.Clone(lead), nb*rowBlock)...)
-}
-
-// halves3 splits blocked scales [blocks, 2*pairs, rows] into the even and
-// odd groups' [blocks, pairs, rows].
-func halves3(t *g.Tensor) (even, odd *g.Tensor) {
-	v := t.Reshape(t.Dim(0), t.Dim(1)/2, 2, t.Dim(2))
-	return index(v, 2, 0), index(v, 2, 1)
 }
 
 // dot4 is the int32 sums of four products of a uint8 and b int8 [..., n]
