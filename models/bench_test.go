@@ -43,7 +43,7 @@ func BenchmarkDecodeStories260K(b *testing.B) {
 // time.
 func BenchmarkQuantApply(b *testing.B) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, shape := range [][3]int{{5632, 2048, 8}, {32000, 288, 4}} {
+	for _, shape := range [][3]int{{768, 768, 96}, {5632, 2048, 8}, {32000, 288, 4}} {
 		rows, cols, weights := shape[0], shape[1], shape[2]
 		w, x := normals(rng, rows*cols, 0.05), normals(rng, cols, 1)
 		for _, f := range []struct {
@@ -74,11 +74,7 @@ func BenchmarkQuantApply(b *testing.B) {
 					bytes += len(p.Q) + len(p.Scale)
 				}
 				step := jit.New(func(in ...*g.Tensor) []*g.Tensor {
-					out := make([]*g.Tensor, len(ws))
-					for i, w := range ws {
-						out[i] = w.Apply(in[0])
-					}
-					return out
+					return ApplyAll(in[0], ws...)
 				})
 				xt := g.FromSlice(x).Reshape(1, cols).Realize()
 				step.Call(xt)

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -193,11 +194,22 @@ func TestQuantApplyInIntegers(t *testing.T) {
 					}
 					// Blocked 4-bit planes: the lanes are 16 rows, each
 					// DOT4 against x's four bytes broadcast as one int32.
+					// For one token a group's eight fours of both halves
+					// are one loop body (16 DOT4s summed in int32), and
+					// the 16 rows' float16 scales one conversion.
 					if tc.p.Bits == 4 && tc.p.High == nil {
 						blocked := false
 						for _, k := range kernels {
-							if s, ok := k.Prog.(interface{ Source() string }); ok && strings.Contains(s.Source(), "dot4_16(") && strings.Contains(s.Source(), "int32x16 vec") {
-								blocked = true
+							s, ok := k.Prog.(interface{ Source() string })
+							if !ok || !strings.Contains(s.Source(), "dot4_16(") || !strings.Contains(s.Source(), "int32x16 vec") {
+								continue
+							}
+							blocked = true
+							if n := strings.Count(s.Source(), "= dot4_16("); tokens == 1 && n != 16 {
+								t.Errorf("1 token: the blocked kernel has %d DOT4s, want a group's 16 in one loop body", n)
+							}
+							if !strings.Contains(s.Source(), "h2f_16(") {
+								t.Errorf("%d tokens: the blocked kernel does not load 16 rows' scales with one conversion", tokens)
 							}
 						}
 						if !blocked {
@@ -207,6 +219,77 @@ func TestQuantApplyInIntegers(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestApplyAll checks that weights applied together to one x give what
+// each gives alone, and that quantized ones share x's quantization: three
+// projections are the kernels of one plus a matrix-vector product each.
+func TestApplyAll(t *testing.T) {
+	const cols = 256
+	rng := rand.New(rand.NewPCG(5, 6))
+	var ws []*Weight
+	for _, rows := range []int{48, 32, 64} {
+		p, err := quant.QuantizeQ4_0(rows, cols, normals(rng, rows*cols, 0.05))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := QuantWeight(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws = append(ws, w)
+	}
+	x := g.FromSlice(normals(rng, cols, 1)).Reshape(1, cols).Realize()
+	var all []*g.Tensor
+	kernels := g.Capture(func() {
+		all = ApplyAll(x, ws...)
+		g.Realize(all...)
+	})
+	for i, w := range ws {
+		var alone *g.Tensor
+		one := g.Capture(func() { alone = w.Apply(x).Realize() })
+		if got, want := all[i].Float32s(), alone.Float32s(); !slices.Equal(got, want) {
+			t.Fatalf("weight %d: ApplyAll gives %v, Apply %v", i, got[:4], want[:4])
+		}
+		if i == 0 {
+			if want := len(one) + len(ws) - 1; len(kernels) != want {
+				t.Errorf("ApplyAll of %d weights ran %d kernels, want %d (one quantization of x, shared)", len(ws), len(kernels), want)
+			}
+		}
+	}
+}
+
+// TestBlockedKernelPrefetches checks that the blocked 4-bit kernel of one
+// token, whose loop body loads a group's eight 64-byte runs, prefetches
+// its weights ahead once they are more than a core's L2 keeps (256 KiB
+// here): each load prefetches the line it reads some turns later.
+func TestBlockedKernelPrefetches(t *testing.T) {
+	if !strings.HasPrefix(g.DefaultDevice(), "CPU") {
+		t.Skipf("prefetching is the C renderer's, not %s's", g.DefaultDevice())
+	}
+	const rows, cols = 512, 1024 // 256 KiB of nibbles
+	rng := rand.New(rand.NewPCG(7, 8))
+	p, err := quant.QuantizeQ4_0(rows, cols, normals(rng, rows*cols, 0.05))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := QuantWeight(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := g.FromSlice(normals(rng, cols, 1)).Reshape(1, cols).Realize()
+	found := false
+	for _, k := range g.Capture(func() { w.Apply(x).Realize() }) {
+		if s, ok := k.Prog.(interface{ Source() string }); ok && strings.Contains(s.Source(), "dot4_16(") {
+			found = true
+			if n := strings.Count(s.Source(), "__builtin_prefetch("); n != 8 {
+				t.Errorf("the blocked kernel has %d prefetches, want one for each of a group's 8 loads", n)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no blocked 4-bit kernel ran")
 	}
 }
 

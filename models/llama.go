@@ -279,9 +279,10 @@ func (s *Session) forward(x *g.Tensor, a at) *g.Tensor {
 	scale := 1 / math.Sqrt(float64(c.HeadDim))
 	for i, l := range s.m.Layers {
 		h := rmsNorm(x, l.AttnNorm, c.NormEps)
-		q := rope(l.Q.Apply(h).Reshape(T, c.Heads, c.HeadDim), cos, sin)
-		k := rope(l.K.Apply(h).Reshape(T, c.KVHeads, c.HeadDim), cos, sin)
-		v := l.V.Apply(h).Reshape(T, c.KVHeads, c.HeadDim)
+		qkv := ApplyAll(h, l.Q, l.K, l.V)
+		q := rope(qkv[0].Reshape(T, c.Heads, c.HeadDim), cos, sin)
+		k := rope(qkv[1].Reshape(T, c.KVHeads, c.HeadDim), cos, sin)
+		v := qkv[2].Reshape(T, c.KVHeads, c.HeadDim)
 		// One schedule for the three projections, which share the norm,
 		// and the residual stream they read: realized here, it is computed
 		// once, not again by every later block's schedule.
@@ -306,7 +307,8 @@ func (s *Session) forward(x *g.Tensor, a at) *g.Tensor {
 		// one quantized weight streamed at a time runs faster than both
 		// interleaved (on the 1.1B shape, 2 x 405 µs against 960 µs),
 		// while float ones gain from sharing their launch.
-		gate, up := l.Gate.Apply(h), l.Up.Apply(h)
+		gu := ApplyAll(h, l.Gate, l.Up)
+		gate, up := gu[0], gu[1]
 		if l.Gate.Quantized() > 0 {
 			gate, up = gate.Contiguous(), up.Contiguous()
 		}

@@ -7,6 +7,7 @@ import (
 
 	g "github.com/gograd/gograd"
 	"github.com/gograd/gograd/nn/quant"
+	"github.com/gograd/gograd/uop"
 )
 
 // Weight is a matrix of Out rows and In columns (PyTorch's [out, in]):
@@ -184,7 +185,36 @@ func (w *Weight) Rows(start *g.Tensor, n int) *g.Tensor {
 // indices stay affine in the kernel's loops (and its loads vectorize); a
 // 4-bit one as the two groups of each pair, so that each byte is loaded
 // once and shifted by a constant.
-func (w *Weight) Apply(x *g.Tensor) *g.Tensor {
+func (w *Weight) Apply(x *g.Tensor) *g.Tensor { return ApplyAll(x, w)[0] }
+
+// ApplyAll is Apply of several weights of In columns to one x (a layer's
+// query, key and value projections): quantized weights of one group size
+// share x's int8 copy, made by one set of kernels.
+func ApplyAll(x *g.Tensor, ws ...*Weight) []*g.Tensor {
+	acts := map[[2]int]*qActs{}
+	out := make([]*g.Tensor, len(ws))
+	for i, w := range ws {
+		out[i] = w.apply(x, acts)
+	}
+	return out
+}
+
+// qActs is an activation quantized by quantizeActs, with its groups'
+// integer sums (made when a weight first asks for them).
+type qActs struct {
+	xq, xs, sums *g.Tensor
+}
+
+// groupSums is the int32 sums of xq over each group, [..., groups]: a
+// small reduction realized once for every weight that reads it.
+func (a *qActs) groupSums() *g.Tensor {
+	if a.sums == nil {
+		a.sums = a.xq.Sum(-1, g.Int32).Contiguous()
+	}
+	return a.sums
+}
+
+func (w *Weight) apply(x *g.Tensor, acts map[[2]int]*qActs) *g.Tensor {
 	if x.Dim(-1) != w.In {
 		panic(fmt.Sprintf("models: Weight.Apply: input %v for a weight of %d x %d", x.Shape(), w.Out, w.In))
 	}
@@ -198,7 +228,14 @@ func (w *Weight) Apply(x *g.Tensor) *g.Tensor {
 		x = x.Pad(pads)
 	}
 	if w.q.min == nil && w.q.group%2 == 0 {
-		return w.intApply(x)
+		key := [2]int{w.q.group, w.q.pad}
+		a := acts[key]
+		if a == nil {
+			a = &qActs{}
+			a.xq, a.xs = quantizeActs(x, w.q.group)
+			acts[key] = a
+		}
+		return w.intApply(x, a)
 	}
 	lead := x.Shape()[:x.Ndim()-1]
 	n := w.q.scale.Dim(1) // groups
@@ -248,11 +285,11 @@ func halves(t *g.Tensor) (even, odd *g.Tensor) {
 // only those sums are converted to float and scaled by both groups'
 // scales. The weight is read once, as bytes, with no per-element
 // conversion to float.
-func (w *Weight) intApply(x *g.Tensor) *g.Tensor {
+func (w *Weight) intApply(x *g.Tensor, a *qActs) *g.Tensor {
 	lead := slices.Clone(x.Shape()[:x.Ndim()-1])
 	group := w.q.group
 	groups := x.Dim(-1) / group
-	xq, xs := quantizeActs(x, group)
+	xq, xs := a.xq, a.xs
 	// pairs is v [..., n] as its even and odd elements, [..., n/2] each.
 	pairs := func(v *g.Tensor) (even, odd *g.Tensor) {
 		s := v.Shape()
@@ -289,7 +326,7 @@ func (w *Weight) intApply(x *g.Tensor) *g.Tensor {
 		p := dot(w.q.q.Reshape(w.Out, groups, group), xq.Reshape(append(slices.Clone(lead), 1, groups, group)...))
 		y = scaled(p, w.q.scale, xs)
 	case w.q.qb != nil:
-		return w.blockedApply(xq, xs, lead)
+		return w.blockedApply(a, lead)
 	default:
 		// The unsigned nibbles times x in fours (DOT4 on the CPU), less
 		// the offset times x's sums of four: sum (q - offset) x.
@@ -310,30 +347,62 @@ func (w *Weight) intApply(x *g.Tensor) *g.Tensor {
 // four bytes at a time for rowBlock rows at once, the rows being the
 // vector lanes (so the sums need no adding across lanes, and x's four
 // bytes are broadcast to every row), as llama.cpp's repacked Q4_0 kernels
-// do. xq [..., groups, 32] and xs [..., groups] are quantizeActs'.
-func (w *Weight) blockedApply(xq, xs *g.Tensor, lead []int) *g.Tensor {
-	nb, pairs := w.q.qb.Dim(0), w.q.qb.Dim(1)
+// do. For one row of x (decoding) a group's eight sums of four are added
+// in int32, written out as eight terms so that they stay in one loop
+// body, and the offset is taken off once per group, as the offset times
+// x's sum over the group (a small reduction of its own, once per
+// activation); only then is the sum converted to float and scaled. That
+// is a third of the instructions of converting and scaling each sum of
+// four, which a batch of rows (a prompt) still does: there the extra
+// reduction cost more than it saved.
+func (w *Weight) blockedApply(a *qActs, lead []int) *g.Tensor {
+	xq, xs := a.xq, a.xs // [..., groups, 32], [..., groups]
+	nb, pairs, fours := w.q.qb.Dim(0), w.q.qb.Dim(1), w.q.qb.Dim(2)
 	nl := len(lead)
 	// x's groups as [..., 1 (block), pairs, 2 (even, odd), 8 (fours), 1 (row), 4].
-	xh := xq.Reshape(append(slices.Clone(lead), 1, pairs, 2, 8, 1, 4)...)
+	xh := xq.Reshape(append(slices.Clone(lead), 1, pairs, 2, fours, 1, 4)...)
 	xe, xo := index(xh, nl+2, 0), index(xh, nl+2, 1)
 	lo, hi := w.q.qb.BitAnd(uint8(15)), w.q.qb.Shr(uint8(4)) // [blocks, pairs, 8, rows, 4]
-	off := g.Full(xe.Shape(), uint8(w.q.offset), g.Uint8)
-	se, so := halves(w.q.sb) // [blocks, pairs, rows]
-	xv := xs.Reshape(append(slices.Clone(lead), pairs, 2)...)
-	// scaled is the float sums of four p [..., blocks, pairs, 8, rows] times
-	// the rows' scales s [blocks, pairs, rows] and x's xs [..., pairs].
-	scaled := func(p, s, xs *g.Tensor) *g.Tensor {
-		xs = xs.Reshape(append(slices.Clone(lead), 1, pairs, 1, 1)...)
-		return p.Cast(g.Float32).Mul(s.Cast(g.Float32).Reshape(nb, pairs, 1, rowBlock).Mul(xs))
-	}
-	fours := func(a, b *g.Tensor) *g.Tensor { // dot4 over the last axis, removed
+	// dot is dot4 over the last axis, removed.
+	dot := func(a, b *g.Tensor) *g.Tensor {
 		d := dot4(a, b)
 		return d.Reshape(d.Shape()[:d.Ndim()-1]...)
 	}
-	y := scaled(fours(lo, xe).Sub(fours(off, xe)), se, index(xv, -1, 0)).
-		Add(scaled(fours(hi, xo).Sub(fours(off, xo)), so, index(xv, -1, 1)))
-	return y.Sum(nl+1, nl+2).Reshape(append(slices.Clone(lead), nb*rowBlock)...)
+	var de, do *g.Tensor // the even and odd groups' int32 sums
+	sumAxes := []int{nl + 1}
+	bcast := []int{nb, pairs, rowBlock}                // the scales' shape against them
+	xsShape := append(slices.Clone(lead), 1, pairs, 1) // and x's scales'
+	if uop.Prod(lead) == 1 {
+		// The offset times each group's sum of x, [..., 1, pairs, 1] per half.
+		xsum := a.groupSums().Mul(int32(w.q.offset)).Reshape(append(slices.Clone(lead), 1, pairs, 2, 1)...)
+		// sum is the int32 sum over each group of nibbles q [blocks,
+		// pairs, 8, rows, 4] times x's x4 [..., 1, pairs, 8, 1, 4]:
+		// [..., blocks, pairs, rows].
+		sum := func(q, x4 *g.Tensor) *g.Tensor {
+			s := dot(index(q, 2, 0), index(x4, nl+2, 0))
+			for c := 1; c < fours; c++ {
+				s = s.Add(dot(index(q, 2, c), index(x4, nl+2, c)))
+			}
+			return s
+		}
+		de, do = sum(lo, xe).Sub(index(xsum, nl+2, 0)), sum(hi, xo).Sub(index(xsum, nl+2, 1))
+	} else {
+		// Each sum of four less the offset times x's four: [..., blocks,
+		// pairs, 8, rows].
+		off := g.Full(xe.Shape(), uint8(w.q.offset), g.Uint8)
+		de, do = dot(lo, xe).Sub(dot(off, xe)), dot(hi, xo).Sub(dot(off, xo))
+		sumAxes = append(sumAxes, nl+2)
+		bcast = []int{nb, pairs, 1, rowBlock}
+		xsShape = append(xsShape, 1)
+	}
+	se, so := halves(w.q.sb) // [blocks, pairs, rows]
+	xv := xs.Reshape(append(slices.Clone(lead), pairs, 2)...)
+	// scaled is the float sums p times the rows' scales s and x's xs.
+	scaled := func(p, s, xs *g.Tensor) *g.Tensor {
+		return p.Cast(g.Float32).Mul(s.Cast(g.Float32).Reshape(bcast...).Mul(xs.Reshape(xsShape...)))
+	}
+	y := scaled(de, se, index(xv, -1, 0)).Add(scaled(do, so, index(xv, -1, 1)))
+	return y.Sum(sumAxes).Reshape(append(slices.Clone(lead), nb*rowBlock)...)
 }
 
 // dot4 is the int32 sums of four products of a uint8 and b int8 [..., n]

@@ -20,7 +20,7 @@ type CKernel struct {
 	Name  string
 	Src   string
 	Split int   // size of the outermost global loop, 0 if it cannot be split
-	Work  int64 // operations executed (each op once per trip of its loops), to decide on threads
+	Work  int64 // operations executed (each op once per trip of its loops; bytes streamed from memory count more), to decide on threads
 	NBufs int
 	NVars int
 }
@@ -125,20 +125,26 @@ const prefetchMin = 256 << 10
 const prefetchAhead = 4096
 
 // streamsBytes reports whether u, inside the loops ranges, is a vector
-// load of 1-byte integers without a mask that advances by its own width
-// with each turn of the innermost loop, a reduce, and moves on with every
-// outer loop too, so that the kernel reads its trips*width bytes once:
-// at least prefetchMin of them.
+// load of 1-byte integers without a mask that advances with each turn of
+// the innermost loop, a reduce, and moves on with every outer loop too,
+// so that the kernel sweeps trips*step bytes (at least prefetchMin) once.
+// The step is the load's own width, or a larger one that divides
+// prefetchAhead (the loop body then loads a run of vectors, each its own
+// load), so that the line prefetched is one the same load reads some
+// turns later.
 func streamsBytes(u *uop.UOp, ranges []*uop.UOp, trips int64) bool {
-	n := u.DType.Count()
+	n := int64(u.DType.Count())
 	inner := ranges[len(ranges)-1]
 	if n < 16 || len(u.Src) != 2 || u.Src[0].DType.Size() != 1 || !u.Src[0].DType.IsInt() ||
-		!inner.Arg.(uop.RangeArg).Reduce || trips*int64(n) < prefetchMin {
+		!inner.Arg.(uop.RangeArg).Reduce {
+		return false
+	}
+	step, ok := uop.AffineIn(u.Src[1], inner)
+	if !ok || step != n && (step < n || prefetchAhead%step != 0) || trips*step < prefetchMin {
 		return false
 	}
 	for _, r := range ranges {
-		c, ok := uop.AffineIn(u.Src[1], r)
-		if !ok || c == 0 || r == inner && c != int64(n) {
+		if c, ok := uop.AffineIn(u.Src[1], r); !ok || c == 0 {
 			return false
 		}
 	}
@@ -318,6 +324,44 @@ func (r *cRenderer) dot4(n int) {
 	r.typeOrder = append(r.typeOrder, name)
 }
 
+// halfLoadTemplate loads @N@ float16 values as floats: one F16C (or
+// AVX-512) conversion where the target has it, since GCC 12 converts a
+// vector of _Float16 lane by lane (16 inserts and conversions, which made
+// the 16 rows' scales of a blocked 4-bit kernel cost more than its dot
+// products).
+const halfLoadTemplate = `#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+static inline floatx@N@ h2f_@N@(const _Float16 *p) {
+#if @ISA@
+  return (floatx@N@)@CVT@(@LOAD@((const void *)p));
+#else
+  Float16x@N@ h;
+  memcpy(&h, p, sizeof h);
+  return __builtin_convertvector(h, floatx@N@);
+#endif
+}
+`
+
+// halfLoad declares (once) h2f_N, a load of n float16 values as floats.
+func (r *cRenderer) halfLoad(n int) {
+	name := "h2f_" + strconv.Itoa(n)
+	if _, ok := r.types[name]; ok {
+		return
+	}
+	r.vecType("float", n, false)
+	r.vecType("_Float16", n, false)
+	isa, cvt, load := "defined(__AVX512F__)", "_mm512_cvtph_ps", "_mm256_loadu_si256"
+	switch n {
+	case 8:
+		isa, cvt, load = "defined(__F16C__)", "_mm256_cvtph_ps", "_mm_loadu_si128"
+	case 4:
+		isa, cvt, load = "defined(__F16C__)", "_mm_cvtph_ps", "_mm_loadl_epi64"
+	}
+	r.types[name] = strings.NewReplacer("@N@", strconv.Itoa(n), "@ISA@", isa, "@CVT@", cvt, "@LOAD@", load).Replace(halfLoadTemplate)
+	r.typeOrder = append(r.typeOrder, name)
+}
+
 // vecMath declares (once) exp2_vN and log2_vN for float vectors of n lanes.
 func (r *cRenderer) vecMath(n int) {
 	name := "vecmath" + strconv.Itoa(n)
@@ -398,7 +442,12 @@ func (r *cRenderer) render(uops []*uop.UOp) (err error) {
 				}
 			}
 			if u.Op == uop.LOAD && len(ranges) > 0 && streamsBytes(u, ranges, trips) {
+				// Bytes streamed from memory cost more than an
+				// operation each: a 64-byte line takes about as long as
+				// 16 operations on one core (15 GB/s), and a second
+				// thread doubles the lines in flight.
 				r.prefetch[u] = true
+				r.k.Work += trips * int64(u.DType.Count()) / 4
 			}
 		}
 	}
@@ -811,6 +860,10 @@ func (r *cRenderer) cLoad(buf *uop.UOp, idx string, n int) string {
 	}
 	switch buf.DType {
 	case dtype.Float16:
+		if n == 4 || n == 8 || n == 16 {
+			r.halfLoad(n)
+			return fmt.Sprintf("h2f_%d(%s + %s)", n, p, idx)
+		}
 		st := r.vecType("_Float16", n, false)
 		return fmt.Sprintf("__builtin_convertvector(*(%s *)(%s + %s), %s)", st, p, idx, r.vecType("float", n, false))
 	case dtype.BFloat16:
