@@ -34,8 +34,10 @@ func BenchmarkDecodeStories260K(b *testing.B) {
 }
 
 // BenchmarkQuantApply times x @ W.T for one token, float32 and in each
-// quantized format, against weights of TinyLlama's feed-forward shape
-// (5632 x 2048) and stories15M's classifier (32000 x 288: short rows):
+// quantized format, against weights of stories110M's attention shape
+// (768 x 768: small kernels, where a launch counts), TinyLlama's
+// feed-forward shape (5632 x 2048) and stories15M's classifier
+// (32000 x 288: short rows):
 // the activation quantizer's kernels and the matrix-vector kernels,
 // replayed by the JIT as a decoding step runs them. Each step reads
 // several different weights, more than the last-level cache holds, so the
@@ -44,7 +46,7 @@ func BenchmarkDecodeStories260K(b *testing.B) {
 func BenchmarkQuantApply(b *testing.B) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, shape := range [][3]int{{768, 768, 96}, {5632, 2048, 8}, {32000, 288, 4}} {
-		rows, cols, weights := shape[0], shape[1], shape[2]
+		rows, cols, weights := shape[0], shape[1], shape[2] // weights: copies, together past the caches
 		w, x := normals(rng, rows*cols, 0.05), normals(rng, cols, 1)
 		for _, f := range []struct {
 			name  string
