@@ -222,6 +222,20 @@ func TestQuantApplyInIntegers(t *testing.T) {
 	}
 }
 
+// q4Weight is a Q4_0 weight of random normal values.
+func q4Weight(t *testing.T, rng *rand.Rand, rows, cols int) *Weight {
+	t.Helper()
+	p, err := quant.QuantizeQ4_0(rows, cols, normals(rng, rows*cols, 0.05))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := QuantWeight(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
 // TestApplyAll checks that weights applied together to one x give what
 // each gives alone, and that quantized ones share x's quantization: three
 // projections are the kernels of one plus a matrix-vector product each.
@@ -230,15 +244,7 @@ func TestApplyAll(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	var ws []*Weight
 	for _, rows := range []int{48, 32, 64} {
-		p, err := quant.QuantizeQ4_0(rows, cols, normals(rng, rows*cols, 0.05))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, err := QuantWeight(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ws = append(ws, w)
+		ws = append(ws, q4Weight(t, rng, rows, cols))
 	}
 	x := g.FromSlice(normals(rng, cols, 1)).Reshape(1, cols).Realize()
 	var all []*g.Tensor
@@ -270,14 +276,7 @@ func TestBlockedKernelPrefetches(t *testing.T) {
 	}
 	const rows, cols = 512, 1024 // 256 KiB of nibbles
 	rng := rand.New(rand.NewPCG(7, 8))
-	p, err := quant.QuantizeQ4_0(rows, cols, normals(rng, rows*cols, 0.05))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := QuantWeight(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := q4Weight(t, rng, rows, cols)
 	x := g.FromSlice(normals(rng, cols, 1)).Reshape(1, cols).Realize()
 	found := false
 	for _, k := range g.Capture(func() { w.Apply(x).Realize() }) {
