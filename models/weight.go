@@ -352,7 +352,7 @@ func (w *Weight) intApply(x *g.Tensor, a *qActs) *g.Tensor {
 // body, and the offset is taken off once per group, as the offset times
 // x's sum over the group (a small reduction of its own, once per
 // activation); only then is the sum converted to float and scaled. That
-// is a third of the instructions of converting and scaling each sum of
+// is about a third of the instructions of converting and scaling each sum of
 // four, which a batch of rows (a prompt) still does: there the extra
 // reduction cost more than it saved.
 func (w *Weight) blockedApply(a *qActs, lead []int) *g.Tensor {
