@@ -164,18 +164,14 @@ const streamTemplate = `static inline void stream_@N@(float *p, floatx@N@ v) {
 
 // stream declares (once) stream_N for float vectors of n lanes.
 func (r *cRenderer) stream(n int) {
-	name := "stream_" + strconv.Itoa(n)
-	if _, ok := r.types[name]; ok {
-		return
-	}
-	r.vecType("float", n, false)
-	isa, st, m := "defined(__AVX512F__)", "_mm512_stream_ps", "__m512"
-	if n == 8 {
-		isa, st, m = "defined(__AVX__)", "_mm256_stream_ps", "__m256"
-	}
-	r.types[name] = "#if defined(__x86_64__) || defined(__i386__)\n#include <immintrin.h>\n#endif\n" +
-		strings.NewReplacer("@N@", strconv.Itoa(n), "@ISA@", isa, "@ST@", st, "@M@", m).Replace(streamTemplate)
-	r.typeOrder = append(r.typeOrder, name)
+	r.declare("stream_"+strconv.Itoa(n), func() string {
+		r.vecType("float", n, false)
+		isa, st, m := "defined(__AVX512F__)", "_mm512_stream_ps", "__m512"
+		if n == 8 {
+			isa, st, m = "defined(__AVX__)", "_mm256_stream_ps", "__m256"
+		}
+		return strings.NewReplacer("@N@", strconv.Itoa(n), "@ISA@", isa, "@ST@", st, "@M@", m).Replace(streamTemplate)
+	})
 }
 
 // vecMathTemplate is SIMD exp2 and log2 for float vectors of @N@ lanes,
@@ -243,10 +239,7 @@ static inline floatx@N@ log2_v@N@(floatx@N@ x) {
 // dot2Template is DOT2 on int16 vectors of 2*@N@ lanes: the x86
 // multiply-add of pairs where the target has it at that width, else lane
 // by lane.
-const dot2Template = `#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
-static inline int32x@N@ dot2_@N@(int16x@2N@ a, int16x@2N@ b) {
+const dot2Template = `static inline int32x@N@ dot2_@N@(int16x@2N@ a, int16x@2N@ b) {
 #if @ISA@
   return (int32x@N@)@MADD@((@M@)a, (@M@)b);
 #else
@@ -259,32 +252,26 @@ static inline int32x@N@ dot2_@N@(int16x@2N@ a, int16x@2N@ b) {
 
 // dot2 declares (once) dot2_N, DOT2 giving n int32 lanes.
 func (r *cRenderer) dot2(n int) {
-	name := "dot2_" + strconv.Itoa(n)
-	if _, ok := r.types[name]; ok {
-		return
-	}
-	r.vecType("int32_t", n, false)
-	r.vecType("int16_t", 2*n, false)
-	isa, madd, m := "0", "", ""
-	switch n {
-	case 16:
-		isa, madd, m = "defined(__AVX512BW__)", "_mm512_madd_epi16", "__m512i"
-	case 8:
-		isa, madd, m = "defined(__AVX2__)", "_mm256_madd_epi16", "__m256i"
-	case 4:
-		isa, madd, m = "defined(__SSE2__)", "_mm_madd_epi16", "__m128i"
-	}
-	r.types[name] = strings.NewReplacer("@2N@", strconv.Itoa(2*n), "@N@", strconv.Itoa(n), "@ISA@", isa, "@MADD@", madd, "@M@", m).Replace(dot2Template)
-	r.typeOrder = append(r.typeOrder, name)
+	r.declare("dot2_"+strconv.Itoa(n), func() string {
+		r.vecType("int32_t", n, false)
+		r.vecType("int16_t", 2*n, false)
+		isa, madd, m := "0", "", ""
+		switch n {
+		case 16:
+			isa, madd, m = "defined(__AVX512BW__)", "_mm512_madd_epi16", "__m512i"
+		case 8:
+			isa, madd, m = "defined(__AVX2__)", "_mm256_madd_epi16", "__m256i"
+		case 4:
+			isa, madd, m = "defined(__SSE2__)", "_mm_madd_epi16", "__m128i"
+		}
+		return strings.NewReplacer("@2N@", strconv.Itoa(2*n), "@N@", strconv.Itoa(n), "@ISA@", isa, "@MADD@", madd, "@M@", m).Replace(dot2Template)
+	})
 }
 
 // dot4Template is DOT4 on byte vectors of 4*@N@ lanes: the x86 VNNI
 // unsigned-by-signed byte dot product where the target has it at that
 // width (AVX512-VNNI, or AVX-VNNI without AVX-512), else lane by lane.
-const dot4Template = `#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
-static inline int32x@N@ dot4_@N@(uint8x@4N@ a, int8x@4N@ b) {
+const dot4Template = `static inline int32x@N@ dot4_@N@(uint8x@4N@ a, int8x@4N@ b) {
 #if @ISA@
   return (int32x@N@)@DP@(@ZERO@, (@M@)a, (@M@)b);
 #elif @ISA2@
@@ -299,29 +286,26 @@ static inline int32x@N@ dot4_@N@(uint8x@4N@ a, int8x@4N@ b) {
 
 // dot4 declares (once) dot4_N, DOT4 giving n int32 lanes.
 func (r *cRenderer) dot4(n int) {
-	name := "dot4_" + strconv.Itoa(n)
-	if _, ok := r.types[name]; ok {
-		return
-	}
-	r.vecType("int32_t", n, false)
-	r.vecType("uint8_t", 4*n, false)
-	r.vecType("int8_t", 4*n, false)
-	isa, isa2, dp, zero, m := "0", "0", "", "", ""
-	switch n {
-	case 16:
-		isa, dp, zero, m = "defined(__AVX512VNNI__)", "_mm512_dpbusd_epi32", "_mm512_setzero_si512()", "__m512i"
-	case 8:
-		isa, dp, zero, m = "defined(__AVX512VNNI__) && defined(__AVX512VL__)", "_mm256_dpbusd_epi32", "_mm256_setzero_si256()", "__m256i"
-	case 4:
-		isa, dp, zero, m = "defined(__AVX512VNNI__) && defined(__AVX512VL__)", "_mm_dpbusd_epi32", "_mm_setzero_si128()", "__m128i"
-	}
-	if n == 8 || n == 4 {
-		isa2 = "defined(__AVXVNNI__)"
-	}
-	dp2 := strings.Replace(dp, "dpbusd_epi32", "dpbusd_avx_epi32", 1)
-	r.types[name] = strings.NewReplacer("@4N@", strconv.Itoa(4*n), "@N@", strconv.Itoa(n), "@ISA2@", isa2, "@ISA@", isa,
-		"@DP2@", dp2, "@DP@", dp, "@ZERO@", zero, "@M@", m).Replace(dot4Template)
-	r.typeOrder = append(r.typeOrder, name)
+	r.declare("dot4_"+strconv.Itoa(n), func() string {
+		r.vecType("int32_t", n, false)
+		r.vecType("uint8_t", 4*n, false)
+		r.vecType("int8_t", 4*n, false)
+		isa, isa2, dp, zero, m := "0", "0", "", "", ""
+		switch n {
+		case 16:
+			isa, dp, zero, m = "defined(__AVX512VNNI__)", "_mm512_dpbusd_epi32", "_mm512_setzero_si512()", "__m512i"
+		case 8:
+			isa, dp, zero, m = "defined(__AVX512VNNI__) && defined(__AVX512VL__)", "_mm256_dpbusd_epi32", "_mm256_setzero_si256()", "__m256i"
+		case 4:
+			isa, dp, zero, m = "defined(__AVX512VNNI__) && defined(__AVX512VL__)", "_mm_dpbusd_epi32", "_mm_setzero_si128()", "__m128i"
+		}
+		if n == 8 || n == 4 {
+			isa2 = "defined(__AVXVNNI__)"
+		}
+		dp2 := strings.Replace(dp, "dpbusd_epi32", "dpbusd_avx_epi32", 1)
+		return strings.NewReplacer("@4N@", strconv.Itoa(4*n), "@N@", strconv.Itoa(n), "@ISA2@", isa2, "@ISA@", isa,
+			"@DP2@", dp2, "@DP@", dp, "@ZERO@", zero, "@M@", m).Replace(dot4Template)
+	})
 }
 
 // halfLoadTemplate loads @N@ float16 values as floats: one F16C (or
@@ -329,10 +313,7 @@ func (r *cRenderer) dot4(n int) {
 // vector of _Float16 lane by lane (16 inserts and conversions, which made
 // the 16 rows' scales of a blocked 4-bit kernel cost more than its dot
 // products).
-const halfLoadTemplate = `#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
-static inline floatx@N@ h2f_@N@(const _Float16 *p) {
+const halfLoadTemplate = `static inline floatx@N@ h2f_@N@(const _Float16 *p) {
 #if @ISA@
   return (floatx@N@)@CVT@(@LOAD@((const void *)p));
 #else
@@ -345,37 +326,45 @@ static inline floatx@N@ h2f_@N@(const _Float16 *p) {
 
 // halfLoad declares (once) h2f_N, a load of n float16 values as floats.
 func (r *cRenderer) halfLoad(n int) {
-	name := "h2f_" + strconv.Itoa(n)
-	if _, ok := r.types[name]; ok {
-		return
-	}
-	r.vecType("float", n, false)
-	r.vecType("_Float16", n, false)
-	isa, cvt, load := "defined(__AVX512F__)", "_mm512_cvtph_ps", "_mm256_loadu_si256"
-	switch n {
-	case 8:
-		isa, cvt, load = "defined(__F16C__)", "_mm256_cvtph_ps", "_mm_loadu_si128"
-	case 4:
-		isa, cvt, load = "defined(__F16C__)", "_mm_cvtph_ps", "_mm_loadl_epi64"
-	}
-	r.types[name] = strings.NewReplacer("@N@", strconv.Itoa(n), "@ISA@", isa, "@CVT@", cvt, "@LOAD@", load).Replace(halfLoadTemplate)
-	r.typeOrder = append(r.typeOrder, name)
+	r.declare("h2f_"+strconv.Itoa(n), func() string {
+		r.vecType("float", n, false)
+		r.vecType("_Float16", n, false)
+		isa, cvt, load := "defined(__AVX512F__)", "_mm512_cvtph_ps", "_mm256_loadu_si256"
+		switch n {
+		case 8:
+			isa, cvt, load = "defined(__F16C__)", "_mm256_cvtph_ps", "_mm_loadu_si128"
+		case 4:
+			isa, cvt, load = "defined(__F16C__)", "_mm_cvtph_ps", "_mm_loadl_epi64"
+		}
+		return strings.NewReplacer("@N@", strconv.Itoa(n), "@ISA@", isa, "@CVT@", cvt, "@LOAD@", load).Replace(halfLoadTemplate)
+	})
 }
 
 // vecMath declares (once) exp2_vN and log2_vN for float vectors of n lanes.
 func (r *cRenderer) vecMath(n int) {
-	name := "vecmath" + strconv.Itoa(n)
+	r.declare("vecmath"+strconv.Itoa(n), func() string {
+		r.vecType("float", n, false)
+		r.vecType("int32_t", n, false)
+		avx512 := "0"
+		if n == 16 {
+			avx512 = "defined(__AVX512F__)"
+		}
+		return strings.NewReplacer("@N@", strconv.Itoa(n), "@AVX512@", avx512).Replace(vecMathTemplate)
+	})
+}
+
+// declare adds, once per kernel, the helper name whose C source src
+// returns, after the vector types src declares, behind the x86 intrinsics
+// header (the helpers fall back to plain C elsewhere).
+func (r *cRenderer) declare(name string, src func() string) {
 	if _, ok := r.types[name]; ok {
 		return
 	}
-	r.vecType("float", n, false)
-	r.vecType("int32_t", n, false)
-	avx512 := "0"
-	if n == 16 {
-		avx512 = "defined(__AVX512F__)"
+	body := src()
+	if r.types == nil {
+		r.types = map[string]string{}
 	}
-	r.types[name] = "#if defined(__x86_64__) || defined(__i386__)\n#include <immintrin.h>\n#endif\n" +
-		strings.NewReplacer("@N@", strconv.Itoa(n), "@AVX512@", avx512).Replace(vecMathTemplate)
+	r.types[name] = "#if defined(__x86_64__) || defined(__i386__)\n#include <immintrin.h>\n#endif\n" + body
 	r.typeOrder = append(r.typeOrder, name)
 }
 
