@@ -340,6 +340,37 @@ func (r *cRenderer) halfLoad(n int) {
 	})
 }
 
+// floatToByteTemplate converts @N@ floats to bytes with f2i_'s meaning
+// (truncation toward zero, then the low byte): with AVX-512, sixteen at a
+// time through int32, since GCC 12 converts lane by lane through double. The
+// int32 detour gives the same bytes: a float of magnitude 2^31 or more is a
+// multiple of 2^8, so the low byte of its integer value is zero, and so is
+// that of 0x80000000, which the instruction gives for it and for NaN.
+const floatToByteTemplate = `static inline int8x@N@ f2i8_@N@(floatx@N@ v) {
+  int8x@N@ r;
+#if defined(__AVX512F__)
+  for (int i = 0; i < @N@; i += 16) {
+    __m512 f;
+    memcpy(&f, (const float *)&v + i, sizeof f);
+    __m128i b = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(f));
+    memcpy((int8_t *)&r + i, &b, sizeof b);
+  }
+#else
+  for (int i = 0; i < @N@; i++) r[i] = (int8_t)f2i_(v[i]);
+#endif
+  return r;
+}
+`
+
+// floatToByte declares (once) f2i8_N, the conversion of n floats to bytes.
+func (r *cRenderer) floatToByte(n int) {
+	r.declare("f2i8_"+strconv.Itoa(n), func() string {
+		r.vecType("float", n, false)
+		r.vecType("int8_t", n, false)
+		return strings.ReplaceAll(floatToByteTemplate, "@N@", strconv.Itoa(n))
+	})
+}
+
 // vecMath declares (once) exp2_vN and log2_vN for float vectors of n lanes.
 func (r *cRenderer) vecMath(n int) {
 	r.declare("vecmath"+strconv.Itoa(n), func() string {
@@ -691,6 +722,10 @@ func (r *cRenderer) vectorExpr(u *uop.UOp) string {
 	case u.Op == uop.DOT4:
 		r.dot4(n)
 		return fmt.Sprintf("dot4_%d(%s, %s)", n, s[0], s[1])
+	case u.Op == uop.CAST && u.Src[0].DType.Scalar() == dtype.Float32 && elem.Size() == 1 && elem.IsInt() && n%16 == 0:
+		// Quantizing activations to bytes.
+		r.floatToByte(n)
+		return fmt.Sprintf("((%s)f2i8_%d(%s))", t, n, s[0])
 	case u.Op == uop.CAST && castNative(u.Src[0].DType.Scalar(), elem):
 		from := u.Src[0].DType.Scalar()
 		if from.IsInt() && elem.IsInt() && from.Size() < elem.Size() {
@@ -781,6 +816,9 @@ func (r *cRenderer) mask(c *uop.UOp, size int, it string) (string, bool) {
 				return "", false
 			}
 			op := map[uop.Op]string{uop.CMPLT: "<", uop.CMPNE: "!="}[c.Op]
+			if n := c.DType.Count(); n*size > 64 && n*size%64 == 0 {
+				return fmt.Sprintf("%s(%s, %s)", r.wideCompare(c.Op, c.Src[0].DType, it), r.name(c.Src[0]), r.name(c.Src[1])), true
+			}
 			return fmt.Sprintf("((%s)(%s %s %s))", it, r.name(c.Src[0]), op, r.name(c.Src[1])), true
 		}
 	case uop.OR, uop.AND, uop.XOR:
@@ -804,6 +842,40 @@ func (r *cRenderer) mask(c *uop.UOp, size int, it string) (string, bool) {
 		return fmt.Sprintf("(%s | %s)", a, b), true
 	}
 	return fmt.Sprintf("(%s & %s)", a, b), true
+}
+
+// wideCompareTemplate compares vectors wider than 64 bytes 64 bytes at a
+// time: GCC 12 compares a vector of two AVX-512 registers lane by lane
+// (a comparison and a conditional move each), one of one register in one
+// instruction. The quantization of activations to bytes works on 32 floats.
+const wideCompareTemplate = `static inline @M@ @NAME@(@T@ a, @T@ b) {
+  @M@ m;
+  for (int i = 0; i < @N@; i += @P@) {
+    @TP@ x, y;
+    memcpy(&x, (const char *)&a + i * sizeof a[0], sizeof x);
+    memcpy(&y, (const char *)&b + i * sizeof b[0], sizeof y);
+    @MP@ k = (@MP@)(x @OP@ y);
+    memcpy((char *)&m + i * sizeof m[0], &k, sizeof k);
+  }
+  return m;
+}
+`
+
+// wideCompare declares (once) and names the comparison op of two vectors
+// of dt, wider than 64 bytes, giving a vector it of whole-lane masks.
+func (r *cRenderer) wideCompare(op uop.Op, dt dtype.DType, it string) string {
+	n, elem := dt.Count(), cType(dt.Scalar())
+	part := 64 / dt.Scalar().Size()
+	opName := map[uop.Op]string{uop.CMPLT: "lt", uop.CMPNE: "ne"}[op]
+	name := fmt.Sprintf("%s_%s_%d", opName, strings.ReplaceAll(strings.TrimSuffix(elem, "_t"), "_", ""), n)
+	r.declare(name, func() string {
+		mElem := map[int]string{4: "int32_t", 8: "int64_t"}[dt.Scalar().Size()]
+		return strings.NewReplacer("@NAME@", name, "@M@", it, "@T@", r.vecType(elem, n, false),
+			"@TP@", r.vecType(elem, part, false), "@MP@", r.vecType(mElem, part, false),
+			"@N@", strconv.Itoa(n), "@P@", strconv.Itoa(part),
+			"@OP@", map[uop.Op]string{uop.CMPLT: "<", uop.CMPNE: "!="}[op]).Replace(wideCompareTemplate)
+	})
+	return name
 }
 
 // uniformConst returns the value of a constant, or of a vector of one

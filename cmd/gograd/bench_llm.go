@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -18,6 +19,11 @@ type llmResult struct {
 	Median   float64 `json:"median_s"`
 	TokPerS  float64 `json:"tok_per_s"`
 	MsPerTok float64 `json:"ms_per_token"`
+	// Kernels is the kernels launched per token, and InKernels the share
+	// of the time spent inside them (the rest is the host: graph building,
+	// scheduling, or replay and launch overhead), both of the median round.
+	Kernels   float64 `json:"kernels_per_token"`
+	InKernels float64 `json:"in_kernels"`
 }
 
 // runBenchLLM times a model as llama-bench does: a prompt of --prompt
@@ -57,19 +63,27 @@ func runBenchLLM(c *cli, args []string) error {
 	}
 	var results []llmResult
 	timeIt := func(test string, n int, round func() error) error {
-		var ts []float64
+		type timing struct {
+			wall    float64
+			kernels int64
+			inside  time.Duration
+		}
+		var ts []timing
 		for r := range *runs + 1 {
+			before := gograd.Stats("")
 			start := time.Now()
 			if err := round(); err != nil {
 				return err
 			}
 			if r > 0 { // round 0 compiles and captures
-				ts = append(ts, time.Since(start).Seconds())
+				after := gograd.Stats("")
+				ts = append(ts, timing{time.Since(start).Seconds(), after.Kernels - before.Kernels, after.Time - before.Time})
 			}
 		}
-		slices.Sort(ts)
+		slices.SortFunc(ts, func(a, b timing) int { return cmp.Compare(a.wall, b.wall) })
 		med := ts[len(ts)/2]
-		results = append(results, llmResult{test, n, med, float64(n) / med, med * 1000 / float64(n)})
+		results = append(results, llmResult{test, n, med.wall, float64(n) / med.wall, med.wall * 1000 / float64(n),
+			float64(med.kernels) / float64(n), med.inside.Seconds() / med.wall})
 		return nil
 	}
 	if *prompt > 0 {
@@ -106,9 +120,9 @@ func runBenchLLM(c *cli, args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(results)
 	}
-	fmt.Fprintf(c.stdout, "%-8s %8s %12s %12s\n", "test", "tokens", "tok/s", "ms/token")
+	fmt.Fprintf(c.stdout, "%-8s %8s %12s %12s %14s %10s\n", "test", "tokens", "tok/s", "ms/token", "kernels/token", "in kernels")
 	for _, r := range results {
-		fmt.Fprintf(c.stdout, "%-8s %8d %12.2f %12.3f\n", r.Test, r.Tokens, r.TokPerS, r.MsPerTok)
+		fmt.Fprintf(c.stdout, "%-8s %8d %12.2f %12.3f %14.1f %9.1f%%\n", r.Test, r.Tokens, r.TokPerS, r.MsPerTok, r.Kernels, 100*r.InKernels)
 	}
 	return nil
 }

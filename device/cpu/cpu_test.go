@@ -5,6 +5,7 @@ package cpu_test
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"strconv"
@@ -290,6 +291,53 @@ func TestVectorsAlongOtherAxes(t *testing.T) {
 		}
 		if sums[ch] != s {
 			t.Errorf("channel %d: sum %g, want %g", ch, sums[ch], s)
+		}
+	}
+}
+
+// Floats cast to bytes and compared, 32 to a vector (as activations are
+// quantized to int8), give the GO device's values at the edges: NaN,
+// infinities, values past int32's and int64's range, halves and
+// negatives. Both go through the C renderer's whole-register helpers
+// (f2i8_N, and a comparison split into 64-byte parts), which GCC would
+// otherwise compile lane by lane.
+func TestCastToBytesAndWideCompares(t *testing.T) {
+	needCompiler(t)
+	edges := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)),
+		0.5, -0.5, 0.9999, -0.9999, 127.5, 127.9, 128, 255.5, 256, 300.7, -128.5, -129.5, -300.7,
+		1 << 24, 1<<24 + 2, 1 << 31, -(1 << 31), 3e9, -3e9, 1 << 40, 1<<40 + 1<<17, 1 << 62, 1 << 63, -(1 << 63), 1e20, -1e20, 3.4e38}
+	xs := make([]float32, 32*16)
+	for i := range xs {
+		if i < len(edges) {
+			xs[i] = edges[i]
+		} else {
+			xs[i] = float32(i*7919%2001)/4 - 250
+		}
+	}
+	run := func(dev string) (i8 []int8, u8 []uint8, lt []int8, kernels string) {
+		x := g.FromSliceOn(dev, xs).Reshape(16, 32).Realize()
+		y := x.Flip(0).Realize()
+		for _, k := range g.Capture(func() {
+			i8 = g.Data[int8](x.Cast(g.Int8))
+			u8 = g.Data[uint8](x.Cast(g.Uint8))
+			lt = g.Data[int8](x.Lt(y).Where(x, y).Cast(g.Int8))
+		}) {
+			if p, ok := k.Prog.(interface{ Source() string }); ok {
+				kernels += p.Source()
+			}
+		}
+		return i8, u8, lt, kernels
+	}
+	i8, u8, lt, src := run("CPU")
+	wi8, wu8, wlt, _ := run("GO")
+	for _, helper := range []string{"f2i8_32(", "lt_float_32("} {
+		if !strings.Contains(src, helper) {
+			t.Errorf("the CPU kernels do not call %s", helper)
+		}
+	}
+	for i := range xs {
+		if i8[i] != wi8[i] || u8[i] != wu8[i] || lt[i] != wlt[i] {
+			t.Errorf("x[%d] = %g: CPU int8 %d, uint8 %d, select %d; GO %d, %d, %d", i, xs[i], i8[i], u8[i], lt[i], wi8[i], wu8[i], wlt[i])
 		}
 	}
 }
