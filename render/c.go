@@ -817,7 +817,7 @@ func (r *cRenderer) mask(c *uop.UOp, size int, it string) (string, bool) {
 			}
 			op := map[uop.Op]string{uop.CMPLT: "<", uop.CMPNE: "!="}[c.Op]
 			if n := c.DType.Count(); n*size > 64 && n*size%64 == 0 {
-				return fmt.Sprintf("%s(%s, %s)", r.wideCompare(c.Op, c.Src[0].DType, it), r.name(c.Src[0]), r.name(c.Src[1])), true
+				return fmt.Sprintf("%s(%s, %s)", r.wideCompare(op, c.Src[0].DType, it), r.name(c.Src[0]), r.name(c.Src[1])), true
 			}
 			return fmt.Sprintf("((%s)(%s %s %s))", it, r.name(c.Src[0]), op, r.name(c.Src[1])), true
 		}
@@ -861,19 +861,23 @@ const wideCompareTemplate = `static inline @M@ @NAME@(@T@ a, @T@ b) {
 }
 `
 
-// wideCompare declares (once) and names the comparison op of two vectors
-// of dt, wider than 64 bytes, giving a vector it of whole-lane masks.
-func (r *cRenderer) wideCompare(op uop.Op, dt dtype.DType, it string) string {
+// wideCompare declares (once) and names the comparison op ("<" or "!=")
+// of two vectors of dt, wider than 64 bytes, giving a vector it of
+// whole-lane masks.
+func (r *cRenderer) wideCompare(op string, dt dtype.DType, it string) string {
 	n, elem := dt.Count(), cType(dt.Scalar())
 	part := 64 / dt.Scalar().Size()
-	opName := map[uop.Op]string{uop.CMPLT: "lt", uop.CMPNE: "ne"}[op]
+	opName := "lt"
+	if op == "!=" {
+		opName = "ne"
+	}
 	name := fmt.Sprintf("%s_%s_%d", opName, strings.ReplaceAll(strings.TrimSuffix(elem, "_t"), "_", ""), n)
 	r.declare(name, func() string {
 		mElem := map[int]string{4: "int32_t", 8: "int64_t"}[dt.Scalar().Size()]
 		return strings.NewReplacer("@NAME@", name, "@M@", it, "@T@", r.vecType(elem, n, false),
 			"@TP@", r.vecType(elem, part, false), "@MP@", r.vecType(mElem, part, false),
 			"@N@", strconv.Itoa(n), "@P@", strconv.Itoa(part),
-			"@OP@", map[uop.Op]string{uop.CMPLT: "<", uop.CMPNE: "!="}[op]).Replace(wideCompareTemplate)
+			"@OP@", op).Replace(wideCompareTemplate)
 	})
 	return name
 }
