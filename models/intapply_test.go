@@ -68,7 +68,7 @@ func randomPlanes(t testing.TB, rng *rand.Rand, f quant.Format, rows, cols int) 
 func TestQuantWeight(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, f := range []quant.Format{quant.Q8_0, quant.Q4_0, quant.Q4_1, quant.Q5_0, quant.Q5_1, quant.Q4_K, quant.Q5_K, quant.Q6_K} {
-		for _, shape := range [][2]int{{7, 96}, {7, 256}, {7, 512}, {32, 96}} {
+		for _, shape := range [][2]int{{7, 96}, {7, 256}, {7, 512}, {32, 96}, {32, 512}} {
 			rows, cols := shape[0], shape[1]
 			if cols%f.BlockElems() != 0 {
 				continue
@@ -179,9 +179,19 @@ func TestQuantApplyInIntegers(t *testing.T) {
 						}
 					}
 				}
-				// 8-bit weights are multiplied in int16 pairs, 4- and 5-bit
-				// ones as unsigned bytes in fours.
-				fn := map[bool]string{true: "dot2_", false: "dot4_"}[tc.p.Bits == 8]
+				// 8-bit weights are multiplied in int16 pairs, 4-, 5- and
+				// 6-bit ones (Q6_K in blocks of 16 rows) as unsigned bytes
+				// in fours.
+				sixBits := wt.q.six != nil
+				fn := map[bool]string{true: "dot2_", false: "dot4_"}[tc.p.Bits == 8 && !sixBits]
+				if tc.p.Sub != nil {
+					if !sixBits {
+						t.Fatalf("Q6_K planes of %d rows are not stored in six bits", rows)
+					}
+					if n, want := wt.q.six.Numel(), rows*cols*6/8; n != want { // uint8
+						t.Errorf("6-bit planes take %d bytes, want %d", n, want)
+					}
+				}
 				if dev := g.DefaultDevice(); strings.HasPrefix(dev, "CPU") {
 					found := false
 					for _, k := range kernels {
@@ -191,6 +201,19 @@ func TestQuantApplyInIntegers(t *testing.T) {
 					}
 					if !found {
 						t.Errorf("%d tokens: no kernel on %s uses %s", tokens, dev, fn)
+					}
+					// 6-bit planes: for one token a group's 64 fours of
+					// 16 rows are one loop body.
+					if sixBits && tokens == 1 {
+						n := 0
+						for _, k := range kernels {
+							if s, ok := k.Prog.(interface{ Source() string }); ok {
+								n = max(n, strings.Count(s.Source(), "= dot4_16("))
+							}
+						}
+						if n != 64 {
+							t.Errorf("1 token: the 6-bit kernel has %d DOT4s of 16 rows in its loop body, want a group's 64", n)
+						}
 					}
 					// Blocked 4-bit planes: the lanes are 16 rows, each
 					// DOT4 against x's four bytes broadcast as one int32.

@@ -39,6 +39,11 @@ type planes struct {
 	// rowBlock rows, qb [rows/rowBlock, pairs, 8, rowBlock, 4] and sb
 	// [rows/rowBlock, groups, rowBlock]; q and scale are then views of them.
 	qb, sb *g.Tensor
+	// Blocked 6-bit planes (Q6_K, see sixBitBlocks) keep their values in
+	// six bits, six [rows/rowBlock, groups, 48, rowBlock, 4], with sb and
+	// subBlocks [rows/rowBlock, groups, 16, rowBlock] in blocks too; q,
+	// scale and sub are then views of them.
+	six, subBlocks *g.Tensor
 }
 
 // rowBlock is the rows of a blocked 4-bit plane: the lanes of one AVX-512
@@ -91,8 +96,97 @@ func QuantWeight(p *quant.Planes) (*Weight, error) {
 	}
 	if p.Sub != nil {
 		w.q.sub = g.FromBytesShared(p.Sub, nil, g.Int8, p.Rows, p.Cols/p.SubGroup)
+		if six := sixBitBlocks(p); six != nil {
+			nb := p.Rows / rowBlock
+			w.q.six = g.FromBytesShared(six, nil, g.Uint8, nb, groups, 48, rowBlock, 4)
+			w.q.q = sixBitValues(w.q.six).Permute(0, 3, 1, 2, 4).Reshape(p.Rows, p.Cols).Cast(g.Int8).Sub(int8(32))
+			w.q.sb = g.FromBytesShared(blockRows(scale, p.Rows, groups, 4), nil, sdt, nb, groups, rowBlock)
+			w.q.scale = w.q.sb.Permute(0, 2, 1).Reshape(p.Rows, groups)
+			n := p.Cols / p.SubGroup
+			w.q.subBlocks = g.FromBytesShared(blockRows(p.Sub, p.Rows, n, 1), nil, g.Int8, nb, groups, 16, rowBlock)
+			w.q.sub = w.q.subBlocks.Permute(0, 3, 1, 2).Reshape(p.Rows, n)
+		}
 	}
 	return w, nil
+}
+
+// sixBitBlocks stores Q6_K planes (int8 values q-32 in [-32, 32), a
+// float32 scale per group of 256 and an int8 sub-scale per 16) in six
+// bits a value, in blocks of rowBlock rows: [rows/rowBlock, groups, 48,
+// rowBlock, 4] bytes, or nil where the planes are not of that form. A
+// group's 256 values of a row are 64 fours (f); of the group's 48 units of
+// rowBlock rows' four bytes, unit j < 32 holds the low four bits of the
+// unsigned values u = q+32 of four f = j in its low nibbles and of four
+// f = j+32 in its high ones, and unit 32+j (j < 16) the top two bits of
+// fours j, j+16, j+32 and j+48 in its bits 0-1, 2-3, 4-5 and 6-7. A
+// kernel turn then loads whole 64-byte units and takes a four's values
+// with shifts and masks (sixBitFour), and the planes take 6.56 bits a
+// value with their scales, as in the file, instead of 8.56.
+func sixBitBlocks(p *quant.Planes) []byte {
+	if p.Bits != 8 || p.Group != 256 || p.SubGroup != 16 || p.Offset != 0 || p.Min != nil || p.ScaleF16 || p.Rows%rowBlock != 0 {
+		return nil
+	}
+	groups := p.Cols / 256
+	dst := make([]byte, p.Rows*p.Cols/4*3)
+	for r := range p.Rows {
+		blk, rr := r/rowBlock, r%rowBlock
+		for gi := range groups {
+			src := p.Q[r*p.Cols+gi*256:][:256]
+			units := dst[(blk*groups+gi)*48*rowBlock*4:] // this group's 48 units of this block
+			for f := range 64 {
+				lo := units[(f%32*rowBlock+rr)*4:][:4]
+				hi := units[((32+f%16)*rowBlock+rr)*4:][:4]
+				for b := range 4 {
+					u := int(int8(src[4*f+b])) + 32
+					if u < 0 || u > 63 {
+						return nil
+					}
+					lo[b] |= byte(u&15) << (f / 32 * 4)
+					hi[b] |= byte(u>>4) << (f / 16 * 2)
+				}
+			}
+		}
+	}
+	return dst
+}
+
+// sixBitFour is four f (of 64) of each group of blocked 6-bit planes
+// (sixBitBlocks), the unsigned values u = q+32: uint8 [blocks, groups,
+// rowBlock, 4]. The top two bits reach bits 4 and 5 by one shift and a
+// mask.
+func sixBitFour(six *g.Tensor, f int) *g.Tensor {
+	lo := index(six, 2, f%32)
+	if f < 32 {
+		lo = lo.BitAnd(uint8(15))
+	} else {
+		lo = lo.Shr(uint8(4))
+	}
+	hi := index(six, 2, 32+f%16)
+	switch k := f / 16; k { // bits 2k and 2k+1 of hi
+	case 0, 1:
+		hi = hi.Shl(uint8(4 - 2*k))
+	case 3:
+		hi = hi.Shr(uint8(2))
+	}
+	return lo.BitOr(hi.BitAnd(uint8(0x30)))
+}
+
+// sixBitValues is every value u = q+32 of blocked 6-bit planes, uint8
+// [blocks, groups, 64, rowBlock, 4], the fours in order, for the readers
+// that want the usual layout (Dense, Rows): each unit broadcast along the
+// fours it holds and shifted by a table of counts, as unpack takes fifth
+// bits.
+func sixBitValues(six *g.Tensor) *g.Tensor {
+	s := six.Shape()
+	nb, groups := s[0], s[1]
+	nibbles, twos := sixShifts(six.Device())
+	// at is units [lo, hi), each shifted by the n counts of by.
+	at := func(lo, hi int, by *g.Tensor) *g.Tensor {
+		n := by.Dim(0)
+		u := six.Shrink([][2]int{{0, nb}, {0, groups}, {lo, hi}, {0, rowBlock}, {0, 4}}).Reshape(nb, groups, 1, hi-lo, rowBlock, 4)
+		return u.Expand(nb, groups, n, hi-lo, rowBlock, 4).Shr(by.Reshape(1, 1, n, 1, 1, 1)).Reshape(nb, groups, 64, rowBlock, 4)
+	}
+	return at(0, 32, nibbles).BitAnd(uint8(15)).BitOr(at(32, 48, twos).BitAnd(uint8(3)).Shl(uint8(4)))
 }
 
 // blockRows rearranges a plane of rows of n units of size bytes into
@@ -203,6 +297,7 @@ func ApplyAll(x *g.Tensor, ws ...*Weight) []*g.Tensor {
 // integer sums (made when a weight first asks for them).
 type qActs struct {
 	xq, xs, sums *g.Tensor
+	subs         *g.Tensor // see subSums
 }
 
 // groupSums is the int32 sums of xq over each group, [..., groups]: a
@@ -212,6 +307,17 @@ func (a *qActs) groupSums() *g.Tensor {
 		a.sums = a.xq.Sum(-1, g.Int32).Contiguous()
 	}
 	return a.sums
+}
+
+// subSums is the int32 sums of xq over each 16 consecutive values of its
+// groups (Q6_K's sub-blocks), [..., groups, group/16], realized once like
+// groupSums.
+func (a *qActs) subSums() *g.Tensor {
+	if a.subs == nil {
+		s := a.xq.Shape()
+		a.subs = a.xq.Reshape(append(slices.Clone(s[:len(s)-1]), s[len(s)-1]/16, 16)...).Sum(-1, g.Int32).Contiguous()
+	}
+	return a.subs
 }
 
 func (w *Weight) apply(x *g.Tensor, acts map[[2]int]*qActs) *g.Tensor {
@@ -310,6 +416,8 @@ func (w *Weight) intApply(x *g.Tensor, a *qActs) *g.Tensor {
 	}
 	var y *g.Tensor
 	switch {
+	case w.q.six != nil:
+		return w.sixBitApply(a, lead)
 	case w.q.bits == 8 && w.q.sub != nil:
 		// Each value times its sub-scale fits int16 (Q6_K: 32 * 128), so
 		// the products with x pair up as DOT2 and a group's sum stays in
@@ -403,6 +511,46 @@ func (w *Weight) blockedApply(a *qActs, lead []int) *g.Tensor {
 	}
 	y := scaled(de, se, index(xv, -1, 0)).Add(scaled(do, so, index(xv, -1, 1)))
 	return y.Sum(sumAxes).Reshape(append(slices.Clone(lead), nb*rowBlock)...)
+}
+
+// sixBitApply is intApply for blocked 6-bit planes (Q6_K, see
+// sixBitBlocks), as blockedApply does 4 bits: 16 rows are the vector
+// lanes, and each of a group's 64 fours is one DOT4 of the unsigned values
+// with x's four bytes broadcast. A sub-block's four DOT4s, less 32 times
+// x's sum over the sub-block (a small reduction once per activation), are
+// multiplied by the 16 rows' sub-scales in int32; a group's 16 such
+// products are added in one loop body, and only that sum is converted and
+// scaled. The sum fits int32 as ggml's does: 256 products of |q| <= 32,
+// |sub| <= 128 and |x| <= 127.
+func (w *Weight) sixBitApply(a *qActs, lead []int) *g.Tensor {
+	nb, groups := w.q.six.Dim(0), w.q.six.Dim(1)
+	nl := len(lead)
+	// x's fours as [..., 1 (block), groups, 64, 1 (row), 4].
+	x4 := a.xq.Reshape(append(slices.Clone(lead), 1, groups, 64, 1, 4)...)
+	// 32 times x's sums over each sub-block of 16, [..., 1, groups, 16, 1].
+	xsub := a.subSums().Mul(int32(32)).Reshape(append(slices.Clone(lead), 1, groups, 16, 1)...)
+	var sum *g.Tensor // [..., blocks, groups, rows]
+	for s := range 16 {
+		var d *g.Tensor
+		for f := 4 * s; f < 4*s+4; f++ {
+			p := dot4(sixBitFour(w.q.six, f), index(x4, nl+2, f))
+			p = p.Reshape(p.Shape()[:p.Ndim()-1]...)
+			if d == nil {
+				d = p
+			} else {
+				d = d.Add(p)
+			}
+		}
+		d = d.Sub(index(xsub, nl+2, s)).Mul(index(w.q.subBlocks, 2, s).Cast(g.Int32))
+		if sum == nil {
+			sum = d
+		} else {
+			sum = sum.Add(d)
+		}
+	}
+	xs := a.xs.Reshape(append(slices.Clone(lead), 1, groups, 1)...)
+	y := sum.Cast(g.Float32).Mul(w.q.sb.Cast(g.Float32).Mul(xs))
+	return y.Sum(nl + 1).Reshape(append(slices.Clone(lead), nb*rowBlock)...)
 }
 
 // dot4 is the int32 sums of four products of a uint8 and b int8 [..., n]
@@ -518,23 +666,35 @@ func (p *planes) scaled(v, scale, min *g.Tensor) *g.Tensor {
 	return v
 }
 
-var shiftTables sync.Map // device -> [2]*g.Tensor
+var shiftTables sync.Map // device -> [3]*g.Tensor
 
 // shifts returns, on dev, the shifts that pick a byte's two nibbles and its
 // eight bits, shaped to broadcast along [rows, groups, 2, 16] and
 // [rows, groups, 4, 8].
 func shifts(dev string) (nibbles, bits *g.Tensor) {
+	t := shiftTable(dev)
+	return t[0], t[1]
+}
+
+// sixShifts returns, on dev, the shifts that pick a byte's two nibbles
+// and its four pairs of bits, [2] and [4].
+func sixShifts(dev string) (nibbles, twos *g.Tensor) {
+	t := shiftTable(dev)
+	return t[0].Reshape(2), t[2]
+}
+
+// shiftTable is the tables of shifts and sixShifts on dev, made once.
+func shiftTable(dev string) [3]*g.Tensor {
 	if t, ok := shiftTables.Load(dev); ok {
-		p := t.([2]*g.Tensor)
-		return p[0], p[1]
+		return t.([3]*g.Tensor)
 	}
-	p := [2]*g.Tensor{
+	p := [3]*g.Tensor{
 		g.FromSliceOn(dev, []uint8{0, 4}).Reshape(1, 1, 2, 1).Realize(),
 		g.FromSliceOn(dev, []uint8{0, 1, 2, 3, 4, 5, 6, 7}).Reshape(1, 1, 1, 8).Realize(),
+		g.FromSliceOn(dev, []uint8{0, 2, 4, 6}).Realize(),
 	}
 	t, _ := shiftTables.LoadOrStore(dev, p)
-	p = t.([2]*g.Tensor)
-	return p[0], p[1]
+	return t.([3]*g.Tensor)
 }
 
 // Quantize returns the weight as planes of 8 bits (ggml's Q8_0 scheme:
