@@ -331,6 +331,27 @@ func TestShiftsByWidthOrMore(t *testing.T) {
 	})
 }
 
+// TestCatOfLongParts: a part of a concatenation longer than a vector of
+// lanes (the GO device's 256) leaves a whole vector of the next part's
+// lanes beyond its end, which the mask's interval clamps to none.
+func TestCatOfLongParts(t *testing.T) {
+	forEachDevice(t, func(t *testing.T) {
+		var parts []*g.Tensor
+		var want []uint8
+		for i, n := range []int{3, 2, 4} {
+			v := make([]uint8, n*512)
+			for j := range v {
+				v[j] = uint8(i*64 + j%61)
+			}
+			parts = append(parts, g.FromSlice(v, n, 8, 64))
+			want = append(want, v...)
+		}
+		if got := g.Data[uint8](g.Cat(0, parts...)); !slices.Equal(got, want) {
+			t.Errorf("Cat of [3 8 64], [2 8 64] and [4 8 64] differs from the parts one after another")
+		}
+	})
+}
+
 // TestBroadcastTranscendentalRealized: the SiLU-gated input of a
 // matrix-vector product (a LLaMA feed-forward block) is computed once into
 // its own kernel, not once per output row inside the product; a per-row

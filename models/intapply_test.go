@@ -430,3 +430,78 @@ func TestQuantApplyWithoutVNNI(t *testing.T) {
 		}
 	}
 }
+
+// TestStackRows checks weights stacked by rows: each keeps its values
+// (Dense, Rows, Apply alone), ApplyAll of all of them gives what the
+// unstacked weights give and runs one matrix-vector product, and weights
+// it cannot stack come back as they were.
+func TestStackRows(t *testing.T) {
+	const cols = 256
+	rng := rand.New(rand.NewPCG(9, 10))
+	var ws []*Weight
+	for _, rows := range []int{48, 32, 64} {
+		ws = append(ws, q4Weight(t, rng, rows, cols))
+	}
+	st, ok := StackRows(ws...)
+	if !ok {
+		t.Fatal("StackRows did not stack three 4-bit weights of 256 columns")
+	}
+	v := g.NewVar("row", 0, 30)
+	for i, w := range ws {
+		if got, want := st[i].Dense().Float32s(), w.Dense().Float32s(); !slices.Equal(got, want) {
+			t.Fatalf("weight %d: Dense of the stacked rows differs", i)
+		}
+		if got, want := st[i].Rows(v.Bind(5), 2).Float32s(), w.Rows(v.Bind(5), 2).Float32s(); !slices.Equal(got, want) {
+			t.Fatalf("weight %d: Rows(5, 2) of the stacked rows differs", i)
+		}
+	}
+	for _, tokens := range []int{1, 5} {
+		x := g.FromSlice(normals(rng, tokens*cols, 1)).Reshape(tokens, cols).Realize()
+		// The three outputs side by side: two products fewer stacked.
+		var want, got []*g.Tensor
+		apart := g.Capture(func() {
+			want = ApplyAll(x, ws...)
+			g.Cat(-1, want...).Realize()
+		})
+		together := g.Capture(func() {
+			got = ApplyAll(x, st...)
+			g.Cat(-1, got...).Realize()
+		})
+		if len(together) != len(apart)-2 {
+			t.Errorf("%d tokens: 3 stacked weights ran %d kernels, unstacked %d: want 2 fewer (one product)", tokens, len(together), len(apart))
+		}
+		for i := range ws {
+			if a, b := got[i].Float32s(), want[i].Float32s(); !slices.Equal(a, b) {
+				t.Fatalf("%d tokens, weight %d: stacked %v, unstacked %v", tokens, i, a[:4], b[:4])
+			}
+			if a, b := st[i].Apply(x).Float32s(), want[i].Float32s(); !slices.Equal(a, b) {
+				t.Fatalf("%d tokens, weight %d: Apply of the stacked rows alone differs", tokens, i)
+			}
+		}
+		// Not all of them, or out of order: each its own product.
+		if part := ApplyAll(x, st[1], st[0]); !slices.Equal(part[0].Float32s(), want[1].Float32s()) {
+			t.Fatalf("%d tokens: ApplyAll of two stacked weights out of order differs", tokens)
+		}
+	}
+
+	q8, err := quant.QuantizeQ8_0(32, cols, normals(rng, 32*cols, 0.05))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w8, err := QuantWeight(q8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := 4112 // two of 4112 x 1024 in 4 bits are just over stackMax
+	for name, c := range map[string][]*Weight{
+		"other columns": {ws[0], q4Weight(t, rng, 32, 512)},
+		"8 bits":        {ws[0], w8},
+		"over stackMax": {q4Weight(t, rng, big, 1024), q4Weight(t, rng, big, 1024)},
+		"stacked":       {st[0], ws[1]},
+		"one":           {ws[0]},
+	} {
+		if out, ok := StackRows(c...); ok || !slices.Equal(out, c) {
+			t.Errorf("%s: StackRows stacked them (%v)", name, ok)
+		}
+	}
+}

@@ -62,6 +62,7 @@ func assemble(cfg LlamaConfig, src source) (*Llama, error) {
 	if err := m.check(); err != nil {
 		return nil, err
 	}
+	m.stackRows()
 	return m, nil
 }
 

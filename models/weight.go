@@ -17,6 +17,10 @@ type Weight struct {
 	Out, In int
 	f       *g.Tensor // [Out, In] float, or nil
 	q       *planes   // or the quantized planes
+	// A weight made by StackRows is rows [row0, row0+Out) of stack, its
+	// planes views of stack's.
+	stack *Weight
+	row0  int
 }
 
 // planes are a quant.Planes on a device. 8-bit values are q's int8
@@ -86,10 +90,8 @@ func QuantWeight(p *quant.Planes) (*Weight, error) {
 	w.q.scale = g.FromBytesShared(scale, nil, sdt, p.Rows, groups)
 	if p.Bits == 4 && high == nil && min == nil && p.Rows%rowBlock == 0 {
 		pairs := groups / 2
-		w.q.qb = g.FromBytesShared(blockRows(qb, p.Rows, pairs*8, 4), nil, g.Uint8, p.Rows/rowBlock, pairs, 8, rowBlock, 4)
-		w.q.q = w.q.qb.Permute(0, 3, 1, 2, 4).Reshape(p.Rows, groups*16)
-		w.q.sb = g.FromBytesShared(blockRows(scale, p.Rows, groups, len(scale)/(p.Rows*groups)), nil, sdt, p.Rows/rowBlock, groups, rowBlock)
-		w.q.scale = w.q.sb.Permute(0, 2, 1).Reshape(p.Rows, groups)
+		w.q.setBlocks(g.FromBytesShared(blockRows(qb, p.Rows, pairs*8, 4), nil, g.Uint8, p.Rows/rowBlock, pairs, 8, rowBlock, 4),
+			g.FromBytesShared(blockRows(scale, p.Rows, groups, len(scale)/(p.Rows*groups)), nil, sdt, p.Rows/rowBlock, groups, rowBlock))
 	}
 	if min != nil {
 		w.q.min = g.FromBytesShared(min, nil, sdt, p.Rows, groups)
@@ -189,6 +191,82 @@ func sixBitValues(six *g.Tensor) *g.Tensor {
 	return at(0, 32, nibbles).BitAnd(uint8(15)).BitOr(at(32, 48, twos).BitAnd(uint8(3)).Shl(uint8(4)))
 }
 
+// setBlocks sets blocked 4-bit planes' blocks, qb [blocks, pairs, 8,
+// rowBlock, 4] and sb [blocks, groups, rowBlock], and q and scale as
+// views of them in the usual layout.
+func (p *planes) setBlocks(qb, sb *g.Tensor) {
+	rows, groups := qb.Dim(0)*rowBlock, sb.Dim(1)
+	p.qb, p.sb = qb, sb
+	p.q = qb.Permute(0, 3, 1, 2, 4).Reshape(rows, groups*16)
+	p.scale = sb.Permute(0, 2, 1).Reshape(rows, groups)
+}
+
+// stackMax is the most bytes of 4-bit values StackRows puts in one
+// weight. Stacking the small projections of a 110M model (a layer's q, k
+// and v, 768 rows each; its gate and up) made its decoding step about 7%
+// faster (fewer, longer kernels), while a 1.1B model's gate and up (11264
+// x 2048, 13 MB) stacked were no faster and its tokens a little slower.
+const stackMax = 4 << 20
+
+// StackRows stacks weights of the same columns by rows into one weight
+// where that helps: blocked 4-bit planes (Q4_0 and int4, in blocks of 16
+// rows) of stackMax bytes or fewer in all. It returns weights that are
+// rows of the stacked one, in order, sharing its memory (the originals'
+// planes can then be freed), and true; or ws and false. ApplyAll of the
+// returned weights, all of them in order, runs one matrix-vector product.
+func StackRows(ws ...*Weight) ([]*Weight, bool) {
+	if len(ws) < 2 {
+		return ws, false
+	}
+	var bytes int
+	qbs, sbs := make([]*g.Tensor, len(ws)), make([]*g.Tensor, len(ws))
+	for i, w := range ws {
+		first := ws[0].q
+		if w.q == nil || w.q.qb == nil || w.stack != nil || w.In != ws[0].In ||
+			w.q.pad != first.pad || w.q.offset != first.offset || w.q.sb.DType() != first.sb.DType() {
+			return ws, false
+		}
+		bytes += w.Out * w.q.q.Dim(1)
+		qbs[i], sbs[i] = w.q.qb, w.q.sb
+	}
+	if bytes > stackMax {
+		return ws, false
+	}
+	all := *ws[0].q
+	all.setBlocks(g.Cat(0, qbs...).Contiguous().Realize(), g.Cat(0, sbs...).Contiguous().Realize())
+	stack := &Weight{In: ws[0].In, q: &all}
+	for _, w := range ws {
+		stack.Out += w.Out
+	}
+	out := make([]*Weight, len(ws))
+	row := 0
+	for i, w := range ws {
+		p := all
+		b0, b1 := row/rowBlock, (row+w.Out)/rowBlock
+		p.setBlocks(along(all.qb, 0, b0, b1), along(all.sb, 0, b0, b1))
+		out[i] = &Weight{Out: w.Out, In: w.In, q: &p, stack: stack, row0: row}
+		row += w.Out
+	}
+	return out, true
+}
+
+// stacked reports whether ws are all the rows of one stacked weight, in
+// order: the weight, or nil.
+func stacked(ws []*Weight) *Weight {
+	s := ws[0].stack
+	row := 0
+	for _, w := range ws {
+		if s == nil || w.stack != s || w.row0 != row {
+			return nil
+		}
+		row += w.Out
+	}
+	if row != s.Out {
+		return nil
+	}
+	return s
+}
+
 // blockRows rearranges a plane of rows of n units of size bytes into
 // blocks of rowBlock rows, [rows/rowBlock, n, rowBlock, size]: a unit of
 // rowBlock consecutive rows is contiguous, so a kernel whose vector lanes
@@ -284,9 +362,19 @@ func (w *Weight) Apply(x *g.Tensor) *g.Tensor { return ApplyAll(x, w)[0] }
 // ApplyAll is Apply of several weights of In columns to one x (a layer's
 // query, key and value projections): quantized weights of one group size
 // share x's int8 copy, made by one set of kernels.
+//
+// Weights made by one StackRows, all of them in order, are one product
+// whose output is realized by its kernel, each weight's a view of it.
 func ApplyAll(x *g.Tensor, ws ...*Weight) []*g.Tensor {
 	acts := map[[2]int]*qActs{}
 	out := make([]*g.Tensor, len(ws))
+	if s := stacked(ws); s != nil {
+		y := s.apply(x, acts).Contiguous()
+		for i, w := range ws {
+			out[i] = along(y, -1, w.row0, w.row0+w.Out)
+		}
+		return out
+	}
 	for i, w := range ws {
 		out[i] = w.apply(x, acts)
 	}
@@ -362,13 +450,22 @@ func index(t *g.Tensor, axis, i int) *g.Tensor {
 	if axis < 0 {
 		axis += t.Ndim()
 	}
+	s := slices.Delete(slices.Clone(t.Shape()), axis, axis+1)
+	return along(t, axis, i, i+1).Reshape(s...)
+}
+
+// along is t's elements [lo, hi) along axis (negative: from the end), all
+// along the others: a view.
+func along(t *g.Tensor, axis, lo, hi int) *g.Tensor {
+	if axis < 0 {
+		axis += t.Ndim()
+	}
 	b := make([][2]int, t.Ndim())
 	for d, n := range t.Shape() {
 		b[d] = [2]int{0, n}
 	}
-	b[axis] = [2]int{i, i + 1}
-	s := slices.Delete(slices.Clone(t.Shape()), axis, axis+1)
-	return t.Shrink(b).Reshape(s...)
+	b[axis] = [2]int{lo, hi}
+	return t.Shrink(b)
 }
 
 // halves splits a per-group plane along its axis 1 of 2*pairs groups,

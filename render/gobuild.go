@@ -318,7 +318,7 @@ func (b *builder) buildIntervalCompare(u *uop.UOp) {
 		default:
 			hi = ceilDiv(diff, s)
 		}
-		lo, hi = max(lo, 0), min(hi, n)
+		lo, hi = min(max(lo, 0), n), min(hi, n) // lanes past the vector: none
 		if hi < lo {
 			hi = lo
 		}
