@@ -259,16 +259,23 @@ func q4Weight(t *testing.T, rng *rand.Rand, rows, cols int) *Weight {
 	return w
 }
 
+// q4Weights are Q4_0 weights of random normal values, of cols columns
+// and each of the given rows.
+func q4Weights(t *testing.T, rng *rand.Rand, cols int, rows ...int) []*Weight {
+	ws := make([]*Weight, len(rows))
+	for i, r := range rows {
+		ws[i] = q4Weight(t, rng, r, cols)
+	}
+	return ws
+}
+
 // TestApplyAll checks that weights applied together to one x give what
 // each gives alone, and that quantized ones share x's quantization: three
 // projections are the kernels of one plus a matrix-vector product each.
 func TestApplyAll(t *testing.T) {
 	const cols = 256
 	rng := rand.New(rand.NewPCG(5, 6))
-	var ws []*Weight
-	for _, rows := range []int{48, 32, 64} {
-		ws = append(ws, q4Weight(t, rng, rows, cols))
-	}
+	ws := q4Weights(t, rng, cols, 48, 32, 64)
 	x := g.FromSlice(normals(rng, cols, 1)).Reshape(1, cols).Realize()
 	var all []*g.Tensor
 	kernels := g.Capture(func() {
@@ -438,10 +445,7 @@ func TestQuantApplyWithoutVNNI(t *testing.T) {
 func TestStackRows(t *testing.T) {
 	const cols = 256
 	rng := rand.New(rand.NewPCG(9, 10))
-	var ws []*Weight
-	for _, rows := range []int{48, 32, 64} {
-		ws = append(ws, q4Weight(t, rng, rows, cols))
-	}
+	ws := q4Weights(t, rng, cols, 48, 32, 64)
 	st, ok := StackRows(ws...)
 	if !ok {
 		t.Fatal("StackRows did not stack three 4-bit weights of 256 columns")
