@@ -125,9 +125,8 @@ func TestQuantWeight(t *testing.T) {
 // activations' rounding error. 288 columns are 9 groups: the 4- and 5-bit
 // pairs' padding.
 func TestQuantApplyInIntegers(t *testing.T) {
-	const rows = 48
 	rng := rand.New(rand.NewPCG(1, 2))
-	quantized := func(f func(int, int, []float32) (*quant.Planes, error), cols int) *quant.Planes {
+	quantized := func(f quantizer, rows, cols int) *quant.Planes {
 		p, err := f(rows, cols, normals(rng, rows*cols, 0.05))
 		if err != nil {
 			t.Fatal(err)
@@ -138,14 +137,15 @@ func TestQuantApplyInIntegers(t *testing.T) {
 		name string
 		p    *quant.Planes
 	}{
-		{"q8_0", quantized(quant.QuantizeQ8_0, 288)},
-		{"q4_0", quantized(quant.QuantizeQ4_0, 256)},
-		{"q4_0/odd", quantized(quant.QuantizeQ4_0, 288)},
-		{"q5_0", randomPlanes(t, rng, quant.Q5_0, rows, 288)},
-		{"q6_k", randomPlanes(t, rng, quant.Q6_K, rows, 768)},
+		{"q8_0", quantized(quant.QuantizeQ8_0, 48, 288)},
+		{"q8_0/40rows", quantized(quant.QuantizeQ8_0, 40, 288)}, // not in blocks of 16 rows
+		{"q4_0", quantized(quant.QuantizeQ4_0, 48, 256)},
+		{"q4_0/odd", quantized(quant.QuantizeQ4_0, 48, 288)},
+		{"q5_0", randomPlanes(t, rng, quant.Q5_0, 48, 288)},
+		{"q6_k", randomPlanes(t, rng, quant.Q6_K, 48, 768)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cols := tc.p.Cols
+			rows, cols := tc.p.Rows, tc.p.Cols
 			for _, tokens := range []int{1, 5} {
 				x := make([]float32, tokens*cols)
 				for i := range x {
@@ -180,10 +180,13 @@ func TestQuantApplyInIntegers(t *testing.T) {
 					}
 				}
 				// 8-bit weights are multiplied in int16 pairs, 4-, 5- and
-				// 6-bit ones (Q6_K in blocks of 16 rows) as unsigned bytes
-				// in fours.
-				sixBits := wt.q.six != nil
-				fn := map[bool]string{true: "dot2_", false: "dot4_"}[tc.p.Bits == 8 && !sixBits]
+				// 6-bit ones (Q6_K in blocks of 16 rows), and 8-bit ones
+				// in blocks of 16 rows, as unsigned bytes in fours.
+				sixBits, blocked := wt.q.six != nil, wt.q.qb != nil
+				if blocked != (tc.p.Sub == nil && tc.p.High == nil && tc.p.Min == nil && rows%16 == 0) {
+					t.Fatalf("blocked %v, for %d-bit planes of %d rows", blocked, tc.p.Bits, rows)
+				}
+				fn := map[bool]string{true: "dot2_", false: "dot4_"}[tc.p.Bits == 8 && !sixBits && !blocked]
 				if tc.p.Sub != nil {
 					if !sixBits {
 						t.Fatalf("Q6_K planes of %d rows are not stored in six bits", rows)
@@ -215,28 +218,29 @@ func TestQuantApplyInIntegers(t *testing.T) {
 							t.Errorf("1 token: the 6-bit kernel has %d DOT4s of 16 rows in its loop body, want a group's 64", n)
 						}
 					}
-					// Blocked 4-bit planes: the lanes are 16 rows, each
-					// DOT4 against x's four bytes broadcast as one int32.
-					// For one token a group's eight fours of both halves
-					// are one loop body (16 DOT4s summed in int32), and
-					// the 16 rows' float16 scales one conversion.
-					if tc.p.Bits == 4 && tc.p.High == nil {
-						blocked := false
+					// Blocked planes: the lanes are 16 rows, each DOT4
+					// against x's four bytes broadcast as one int32. For
+					// one token a group's eight fours (4 bits: a pair's
+					// 16) are one loop body, summed in int32, and the 16
+					// rows' float16 scales one conversion.
+					if blocked {
+						dots := map[int]int{4: 16, 8: 8}[tc.p.Bits]
+						ran := false
 						for _, k := range kernels {
 							s, ok := k.Prog.(interface{ Source() string })
 							if !ok || !strings.Contains(s.Source(), "dot4_16(") || !strings.Contains(s.Source(), "int32x16 vec") {
 								continue
 							}
-							blocked = true
-							if n := strings.Count(s.Source(), "= dot4_16("); tokens == 1 && n != 16 {
-								t.Errorf("1 token: the blocked kernel has %d DOT4s, want a group's 16 in one loop body", n)
+							ran = true
+							if n := strings.Count(s.Source(), "= dot4_16("); tokens == 1 && n != dots {
+								t.Errorf("1 token: the blocked kernel has %d DOT4s, want %d in one loop body", n, dots)
 							}
 							if !strings.Contains(s.Source(), "h2f_16(") {
 								t.Errorf("%d tokens: the blocked kernel does not load 16 rows' scales with one conversion", tokens)
 							}
 						}
-						if !blocked {
-							t.Errorf("%d tokens: no kernel on %s takes 16 rows of 4-bit weights at once", tokens, dev)
+						if !ran {
+							t.Errorf("%d tokens: no kernel on %s takes 16 rows of %d-bit weights at once", tokens, dev, tc.p.Bits)
 						}
 					}
 				}
@@ -245,10 +249,13 @@ func TestQuantApplyInIntegers(t *testing.T) {
 	}
 }
 
-// q4Weight is a Q4_0 weight of random normal values.
-func q4Weight(t *testing.T, rng *rand.Rand, rows, cols int) *Weight {
+// quantizer is one of quant's QuantizeQ8_0, QuantizeQ4_0.
+type quantizer func(rows, cols int, v []float32) (*quant.Planes, error)
+
+// randWeight is a weight of random normal values quantized by f.
+func randWeight(t *testing.T, rng *rand.Rand, f quantizer, rows, cols int) *Weight {
 	t.Helper()
-	p, err := quant.QuantizeQ4_0(rows, cols, normals(rng, rows*cols, 0.05))
+	p, err := f(rows, cols, normals(rng, rows*cols, 0.05))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,12 +266,12 @@ func q4Weight(t *testing.T, rng *rand.Rand, rows, cols int) *Weight {
 	return w
 }
 
-// q4Weights are Q4_0 weights of random normal values, of cols columns
-// and each of the given rows.
-func q4Weights(t *testing.T, rng *rand.Rand, cols int, rows ...int) []*Weight {
+// randWeights are weights of random normal values quantized by f, of
+// cols columns and each of the given rows.
+func randWeights(t *testing.T, rng *rand.Rand, f quantizer, cols int, rows ...int) []*Weight {
 	ws := make([]*Weight, len(rows))
 	for i, r := range rows {
-		ws[i] = q4Weight(t, rng, r, cols)
+		ws[i] = randWeight(t, rng, f, r, cols)
 	}
 	return ws
 }
@@ -275,7 +282,7 @@ func q4Weights(t *testing.T, rng *rand.Rand, cols int, rows ...int) []*Weight {
 func TestApplyAll(t *testing.T) {
 	const cols = 256
 	rng := rand.New(rand.NewPCG(5, 6))
-	ws := q4Weights(t, rng, cols, 48, 32, 64)
+	ws := randWeights(t, rng, quant.QuantizeQ4_0, cols, 48, 32, 64)
 	x := g.FromSlice(normals(rng, cols, 1)).Reshape(1, cols).Realize()
 	var all []*g.Tensor
 	kernels := g.Capture(func() {
@@ -299,26 +306,37 @@ func TestApplyAll(t *testing.T) {
 // TestBlockedKernelPrefetches checks that the blocked 4-bit kernel of one
 // token, whose loop body loads a group's eight 64-byte runs, prefetches
 // its weights ahead once they are more than a core's L2 keeps (256 KiB
-// here): each load prefetches the line it reads some turns later.
+// here): each load prefetches the line it reads some turns later. The
+// blocked 8-bit kernel, whose bytes go whole into DOT4s, does not: the
+// hardware prefetcher keeps ahead of it alone.
 func TestBlockedKernelPrefetches(t *testing.T) {
 	if !strings.HasPrefix(g.DefaultDevice(), "CPU") {
 		t.Skipf("prefetching is the C renderer's, not %s's", g.DefaultDevice())
 	}
-	const rows, cols = 512, 1024 // 256 KiB of nibbles
+	const rows, cols = 512, 1024 // 256 KiB of nibbles, 512 KiB of bytes
 	rng := rand.New(rand.NewPCG(7, 8))
-	w := q4Weight(t, rng, rows, cols)
-	x := g.FromSlice(normals(rng, cols, 1)).Reshape(1, cols).Realize()
-	found := false
-	for _, k := range g.Capture(func() { w.Apply(x).Realize() }) {
-		if s, ok := k.Prog.(interface{ Source() string }); ok && strings.Contains(s.Source(), "dot4_16(") {
-			found = true
-			if n := strings.Count(s.Source(), "__builtin_prefetch("); n != 8 {
-				t.Errorf("the blocked kernel has %d prefetches, want one for each of a group's 8 loads", n)
+	for _, tc := range []struct {
+		name       string
+		f          quantizer
+		prefetches int
+	}{
+		{"q4_0", quant.QuantizeQ4_0, 8},
+		{"q8_0", quant.QuantizeQ8_0, 0},
+	} {
+		w := randWeight(t, rng, tc.f, rows, cols)
+		x := g.FromSlice(normals(rng, cols, 1)).Reshape(1, cols).Realize()
+		found := false
+		for _, k := range g.Capture(func() { w.Apply(x).Realize() }) {
+			if s, ok := k.Prog.(interface{ Source() string }); ok && strings.Contains(s.Source(), "dot4_16(") {
+				found = true
+				if n := strings.Count(s.Source(), "__builtin_prefetch("); n != tc.prefetches {
+					t.Errorf("%s: the blocked kernel has %d prefetches, want %d", tc.name, n, tc.prefetches)
+				}
 			}
 		}
-	}
-	if !found {
-		t.Fatal("no blocked 4-bit kernel ran")
+		if !found {
+			t.Errorf("%s: no blocked kernel ran", tc.name)
+		}
 	}
 }
 
@@ -445,64 +463,71 @@ func TestQuantApplyWithoutVNNI(t *testing.T) {
 func TestStackRows(t *testing.T) {
 	const cols = 256
 	rng := rand.New(rand.NewPCG(9, 10))
-	ws := q4Weights(t, rng, cols, 48, 32, 64)
-	st, ok := StackRows(ws...)
-	if !ok {
-		t.Fatal("StackRows did not stack three 4-bit weights of 256 columns")
-	}
-	v := g.NewVar("row", 0, 30)
-	for i, w := range ws {
-		if got, want := st[i].Dense().Float32s(), w.Dense().Float32s(); !slices.Equal(got, want) {
-			t.Fatalf("weight %d: Dense of the stacked rows differs", i)
-		}
-		if got, want := st[i].Rows(v.Bind(5), 2).Float32s(), w.Rows(v.Bind(5), 2).Float32s(); !slices.Equal(got, want) {
-			t.Fatalf("weight %d: Rows(5, 2) of the stacked rows differs", i)
-		}
-	}
-	for _, tokens := range []int{1, 5} {
-		x := g.FromSlice(normals(rng, tokens*cols, 1)).Reshape(tokens, cols).Realize()
-		// The three outputs side by side: two products fewer stacked.
-		var want, got []*g.Tensor
-		apart := g.Capture(func() {
-			want = ApplyAll(x, ws...)
-			g.Cat(-1, want...).Realize()
-		})
-		together := g.Capture(func() {
-			got = ApplyAll(x, st...)
-			g.Cat(-1, got...).Realize()
-		})
-		if len(together) != len(apart)-2 {
-			t.Errorf("%d tokens: 3 stacked weights ran %d kernels, unstacked %d: want 2 fewer (one product)", tokens, len(together), len(apart))
-		}
-		for i := range ws {
-			if a, b := got[i].Float32s(), want[i].Float32s(); !slices.Equal(a, b) {
-				t.Fatalf("%d tokens, weight %d: stacked %v, unstacked %v", tokens, i, a[:4], b[:4])
+	for _, tc := range []struct {
+		name string
+		f    quantizer
+	}{
+		{"q4_0", quant.QuantizeQ4_0},
+		{"q8_0", quant.QuantizeQ8_0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ws := randWeights(t, rng, tc.f, cols, 48, 32, 64)
+			st, ok := StackRows(ws...)
+			if !ok {
+				t.Fatalf("StackRows did not stack three %s weights of 256 columns", tc.name)
 			}
-			if a, b := st[i].Apply(x).Float32s(), want[i].Float32s(); !slices.Equal(a, b) {
-				t.Fatalf("%d tokens, weight %d: Apply of the stacked rows alone differs", tokens, i)
+			v := g.NewVar("row", 0, 30)
+			for i, w := range ws {
+				if got, want := st[i].Dense().Float32s(), w.Dense().Float32s(); !slices.Equal(got, want) {
+					t.Fatalf("weight %d: Dense of the stacked rows differs", i)
+				}
+				if got, want := st[i].Rows(v.Bind(5), 2).Float32s(), w.Rows(v.Bind(5), 2).Float32s(); !slices.Equal(got, want) {
+					t.Fatalf("weight %d: Rows(5, 2) of the stacked rows differs", i)
+				}
 			}
-		}
-		// Not all of them, or out of order: each its own product.
-		if part := ApplyAll(x, st[1], st[0]); !slices.Equal(part[0].Float32s(), want[1].Float32s()) {
-			t.Fatalf("%d tokens: ApplyAll of two stacked weights out of order differs", tokens)
-		}
+			for _, tokens := range []int{1, 5} {
+				x := g.FromSlice(normals(rng, tokens*cols, 1)).Reshape(tokens, cols).Realize()
+				// The three outputs side by side: two products fewer stacked.
+				var want, got []*g.Tensor
+				apart := g.Capture(func() {
+					want = ApplyAll(x, ws...)
+					g.Cat(-1, want...).Realize()
+				})
+				together := g.Capture(func() {
+					got = ApplyAll(x, st...)
+					g.Cat(-1, got...).Realize()
+				})
+				if len(together) != len(apart)-2 {
+					t.Errorf("%d tokens: 3 stacked weights ran %d kernels, unstacked %d: want 2 fewer (one product)", tokens, len(together), len(apart))
+				}
+				for i := range ws {
+					if a, b := got[i].Float32s(), want[i].Float32s(); !slices.Equal(a, b) {
+						t.Fatalf("%d tokens, weight %d: stacked %v, unstacked %v", tokens, i, a[:4], b[:4])
+					}
+					if a, b := st[i].Apply(x).Float32s(), want[i].Float32s(); !slices.Equal(a, b) {
+						t.Fatalf("%d tokens, weight %d: Apply of the stacked rows alone differs", tokens, i)
+					}
+				}
+				// Not all of them, or out of order: each its own product.
+				if part := ApplyAll(x, st[1], st[0]); !slices.Equal(part[0].Float32s(), want[1].Float32s()) {
+					t.Fatalf("%d tokens: ApplyAll of two stacked weights out of order differs", tokens)
+				}
+			}
+		})
 	}
 
-	q8, err := quant.QuantizeQ8_0(32, cols, normals(rng, 32*cols, 0.05))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w8, err := QuantWeight(q8)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws := randWeights(t, rng, quant.QuantizeQ4_0, cols, 48, 32)
+	st, _ := StackRows(ws...)
+	q8 := func(rows int) *Weight { return randWeight(t, rng, quant.QuantizeQ8_0, rows, cols) }
+	q4 := func(rows, cols int) *Weight { return randWeight(t, rng, quant.QuantizeQ4_0, rows, cols) }
 	big := 4112 // two of 4112 x 1024 in 4 bits are just over stackMax
 	for name, c := range map[string][]*Weight{
-		"other columns": {ws[0], q4Weight(t, rng, 32, 512)},
-		"8 bits":        {ws[0], w8},
-		"over stackMax": {q4Weight(t, rng, big, 1024), q4Weight(t, rng, big, 1024)},
-		"stacked":       {st[0], ws[1]},
-		"one":           {ws[0]},
+		"other columns":   {ws[0], q4(32, 512)},
+		"4 and 8 bits":    {ws[0], q8(32)},
+		"8 bits, 40 rows": {q8(32), q8(40)}, // not in blocks of 16 rows
+		"over stackMax":   {q4(big, 1024), q4(big, 1024)},
+		"stacked":         {st[0], ws[1]},
+		"one":             {ws[0]},
 	} {
 		if out, ok := StackRows(c...); ok || !slices.Equal(out, c) {
 			t.Errorf("%s: StackRows stacked them (%v)", name, ok)

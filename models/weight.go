@@ -63,8 +63,9 @@ func FloatWeight(t *g.Tensor) *Weight {
 }
 
 // QuantWeight puts quantized planes on the default device: 8-bit planes
-// share their memory where the device keeps buffers in host memory, and
-// 4- and 5-bit planes are first rearranged with their groups in pairs.
+// that are not blocked share their memory where the device keeps buffers
+// in host memory, and 4- and 5-bit planes are first rearranged with their
+// groups in pairs.
 func QuantWeight(p *quant.Planes) (*Weight, error) {
 	if err := p.Check(); err != nil {
 		return nil, err
@@ -76,11 +77,25 @@ func QuantWeight(p *quant.Planes) (*Weight, error) {
 	}
 	qb, high, scale, min := p.Q, p.High, p.Scale, p.Min
 	groups := p.Cols / p.Group
-	if p.Bits == 8 {
+	// Q4_0, Q8_0 and the int4 and int8 of --quantize are kept in blocks
+	// of rowBlock rows (see blockRows) where their rows allow.
+	blocked := (p.Bits == 4 || p.Bits == 8 && p.Group%4 == 0) && high == nil && min == nil && p.Sub == nil &&
+		p.Rows%rowBlock == 0
+	units, fours := groups, p.Group/4 // of a blocked plane's four bytes (8 bits: a group's)
+	switch {
+	case p.Bits == 8 && blocked:
+		// As unsigned bytes q+blockBias: a DOT4 multiplies unsigned
+		// bytes by signed ones.
+		qb = make([]byte, len(p.Q))
+		for i, v := range p.Q {
+			qb[i] = v ^ blockBias
+		}
+	case p.Bits == 8:
 		w.q.q = g.FromBytesShared(qb, nil, g.Int8, p.Rows, p.Cols)
-	} else {
+	default:
 		qb, high, scale, min = pairGroups(p)
 		groups = (groups + 1) / 2 * 2
+		units, fours = groups/2, 8 // pairs of groups
 		w.q.pad = groups*p.Group - p.Cols
 		w.q.q = g.FromBytesShared(qb, nil, g.Uint8, p.Rows, groups*16)
 	}
@@ -88,10 +103,10 @@ func QuantWeight(p *quant.Planes) (*Weight, error) {
 		w.q.high = g.FromBytesShared(high, nil, g.Uint8, p.Rows, groups*4)
 	}
 	w.q.scale = g.FromBytesShared(scale, nil, sdt, p.Rows, groups)
-	if p.Bits == 4 && high == nil && min == nil && p.Rows%rowBlock == 0 {
-		pairs := groups / 2
-		w.q.setBlocks(g.FromBytesShared(blockRows(qb, p.Rows, pairs*8, 4), nil, g.Uint8, p.Rows/rowBlock, pairs, 8, rowBlock, 4),
-			g.FromBytesShared(blockRows(scale, p.Rows, groups, len(scale)/(p.Rows*groups)), nil, sdt, p.Rows/rowBlock, groups, rowBlock))
+	if blocked {
+		nb := p.Rows / rowBlock
+		w.q.setBlocks(g.FromBytesShared(blockRows(qb, p.Rows, units*fours, 4), nil, g.Uint8, nb, units, fours, rowBlock, 4),
+			g.FromBytesShared(blockRows(scale, p.Rows, groups, len(scale)/(p.Rows*groups)), nil, sdt, nb, groups, rowBlock))
 	}
 	if min != nil {
 		w.q.min = g.FromBytesShared(min, nil, sdt, p.Rows, groups)
@@ -191,15 +206,24 @@ func sixBitValues(six *g.Tensor) *g.Tensor {
 	return at(0, 32, nibbles).BitAnd(uint8(15)).BitOr(at(32, 48, twos).BitAnd(uint8(3)).Shl(uint8(4)))
 }
 
-// setBlocks sets blocked 4-bit planes' blocks, qb [blocks, pairs, 8,
-// rowBlock, 4] and sb [blocks, groups, rowBlock], and q and scale as
-// views of them in the usual layout.
+// setBlocks sets blocked planes' blocks, qb [blocks, units, fours,
+// rowBlock, 4] (4 bits: units are pairs of groups, fours 8; 8 bits:
+// units are groups of the unsigned q+blockBias, fours group/4) and sb
+// [blocks, groups, rowBlock], and q and scale as views of them in the
+// usual layout.
 func (p *planes) setBlocks(qb, sb *g.Tensor) {
 	rows, groups := qb.Dim(0)*rowBlock, sb.Dim(1)
 	p.qb, p.sb = qb, sb
-	p.q = qb.Permute(0, 3, 1, 2, 4).Reshape(rows, groups*16)
+	p.q = qb.Permute(0, 3, 1, 2, 4).Reshape(rows, qb.Dim(1)*qb.Dim(2)*4)
+	if p.bits == 8 {
+		p.q = p.q.Cast(g.Int16).Sub(int16(blockBias)).Cast(g.Int8)
+	}
 	p.scale = sb.Permute(0, 2, 1).Reshape(rows, groups)
 }
+
+// blockBias is what blocked 8-bit planes add to their int8 values to
+// store them as unsigned bytes (an exclusive or of the sign bit).
+const blockBias = 0x80
 
 // stackMax is the most bytes of 4-bit values StackRows puts in one
 // weight. Stacking the small projections of a 110M model (a layer's q, k
@@ -223,7 +247,7 @@ func StackRows(ws ...*Weight) ([]*Weight, bool) {
 	qbs, sbs := make([]*g.Tensor, len(ws)), make([]*g.Tensor, len(ws))
 	for i, w := range ws {
 		first := ws[0].q
-		if w.q == nil || w.q.qb == nil || w.stack != nil || w.In != ws[0].In ||
+		if w.q == nil || w.q.qb == nil || w.stack != nil || w.In != ws[0].In || w.q.bits != first.bits ||
 			w.q.pad != first.pad || w.q.offset != first.offset || w.q.sb.DType() != first.sb.DType() {
 			return ws, false
 		}
@@ -528,11 +552,11 @@ func (w *Weight) intApply(x *g.Tensor, a *qActs) *g.Tensor {
 		last := len(lead) + 3
 		sums := p.Sum([]int{last - 1, last}, g.Int32).Reshape(append(slices.Clone(lead), w.Out, groups, 1)...)
 		y = scaled(sums, w.q.scale, xs)
+	case w.q.qb != nil:
+		return w.blockedApply(a, lead)
 	case w.q.bits == 8:
 		p := dot(w.q.q.Reshape(w.Out, groups, group), xq.Reshape(append(slices.Clone(lead), 1, groups, group)...))
 		y = scaled(p, w.q.scale, xs)
-	case w.q.qb != nil:
-		return w.blockedApply(a, lead)
 	default:
 		// The unsigned nibbles times x in fours (DOT4 on the CPU), less
 		// the offset times x's sums of four: sum (q - offset) x.
@@ -549,65 +573,79 @@ func (w *Weight) intApply(x *g.Tensor, a *qActs) *g.Tensor {
 	return y.Sum([]int{last - 1, last})
 }
 
-// blockedApply is intApply's 4-bit case for blocked planes: each group's
-// four bytes at a time for rowBlock rows at once, the rows being the
-// vector lanes (so the sums need no adding across lanes, and x's four
+// blockedApply is intApply for blocked planes (4 and 8 bits): each
+// group's four bytes at a time for rowBlock rows at once, the rows being
+// the vector lanes (so the sums need no adding across lanes, and x's four
 // bytes are broadcast to every row), as llama.cpp's repacked Q4_0 kernels
-// do. For one row of x (decoding) a group's eight sums of four are added
-// in int32, written out as eight terms so that they stay in one loop
-// body, and the offset is taken off once per group, as the offset times
-// x's sum over the group (a small reduction of its own, once per
-// activation); only then is the sum converted to float and scaled. That
-// is about a third of the instructions of converting and scaling each sum of
-// four, which a batch of rows (a prompt) still does: there the extra
-// reduction cost more than it saved.
+// do. For one row of x (decoding) a group's sums of four are added in
+// int32, written out term by term so that they stay in one loop body, and
+// the offset (8-bit planes: blockBias) is taken off once per group, as the
+// offset times x's sum over the group (a small reduction of its own, once
+// per activation); only then is the sum converted to float and scaled.
+// That is about a third of the instructions of converting and scaling each
+// sum of four, which a batch of rows (a prompt) still does: there the
+// extra reduction cost more than it saved.
 func (w *Weight) blockedApply(a *qActs, lead []int) *g.Tensor {
-	xq, xs := a.xq, a.xs // [..., groups, 32], [..., groups]
-	nb, pairs, fours := w.q.qb.Dim(0), w.q.qb.Dim(1), w.q.qb.Dim(2)
-	nl := len(lead)
-	// x's groups as [..., 1 (block), pairs, 2 (even, odd), 8 (fours), 1 (row), 4].
-	xh := xq.Reshape(append(slices.Clone(lead), 1, pairs, 2, fours, 1, 4)...)
-	xe, xo := index(xh, nl+2, 0), index(xh, nl+2, 1)
-	lo, hi := w.q.qb.BitAnd(uint8(15)), w.q.qb.Shr(uint8(4)) // [blocks, pairs, 8, rows, 4]
+	xq, xs := a.xq, a.xs // [..., groups, group], [..., groups]
+	nb, units, fours := w.q.qb.Dim(0), w.q.qb.Dim(1), w.q.qb.Dim(2)
+	// A unit's parts: a pair of 4-bit groups is the even group in the low
+	// nibbles and the odd one in the high nibbles; an 8-bit unit is one
+	// group. Each is [blocks, units, fours, rows, 4].
+	parts := []*g.Tensor{w.q.qb}
+	offset := blockBias
+	if w.q.bits == 4 {
+		parts = []*g.Tensor{w.q.qb.BitAnd(uint8(15)), w.q.qb.Shr(uint8(4))}
+		offset = w.q.offset
+	}
+	np, nl := len(parts), len(lead)
+	// x's groups as [..., 1 (block), units, parts, fours, 1 (row), 4].
+	xh := xq.Reshape(append(slices.Clone(lead), 1, units, np, fours, 1, 4)...)
 	// dot is dot4 over the last axis, removed.
 	dot := func(a, b *g.Tensor) *g.Tensor {
 		d := dot4(a, b)
 		return d.Reshape(d.Shape()[:d.Ndim()-1]...)
 	}
-	var de, do *g.Tensor // the even and odd groups' int32 sums
+	// intSum is part k's int32 sums, offset taken off: [..., blocks,
+	// units, rows] for one row of x, else [..., blocks, units, fours,
+	// rows] (the sums of four).
+	var intSum func(k int) *g.Tensor
 	sumAxes := []int{nl + 1}
-	bcast := []int{nb, pairs, rowBlock}                // the scales' shape against them
-	xsShape := append(slices.Clone(lead), 1, pairs, 1) // and x's scales'
+	bcast := []int{nb, units, rowBlock}                // the scales' shape against them
+	xsShape := append(slices.Clone(lead), 1, units, 1) // and x's scales'
 	if uop.Prod(lead) == 1 {
-		// The offset times each group's sum of x, [..., 1, pairs, 1] per half.
-		xsum := a.groupSums().Mul(int32(w.q.offset)).Reshape(append(slices.Clone(lead), 1, pairs, 2, 1)...)
-		// sum is the int32 sum over each group of nibbles q [blocks,
-		// pairs, 8, rows, 4] times x's x4 [..., 1, pairs, 8, 1, 4]:
-		// [..., blocks, pairs, rows].
-		sum := func(q, x4 *g.Tensor) *g.Tensor {
+		// The offset times each group's sum of x, [..., 1, units, parts, 1].
+		xsum := a.groupSums().Mul(int32(offset)).Reshape(append(slices.Clone(lead), 1, units, np, 1)...)
+		intSum = func(k int) *g.Tensor {
+			q, x4 := parts[k], index(xh, nl+2, k)
 			s := dot(index(q, 2, 0), index(x4, nl+2, 0))
 			for c := 1; c < fours; c++ {
 				s = s.Add(dot(index(q, 2, c), index(x4, nl+2, c)))
 			}
-			return s
+			return s.Sub(index(xsum, nl+2, k))
 		}
-		de, do = sum(lo, xe).Sub(index(xsum, nl+2, 0)), sum(hi, xo).Sub(index(xsum, nl+2, 1))
 	} else {
-		// Each sum of four less the offset times x's four: [..., blocks,
-		// pairs, 8, rows].
-		off := g.Full(xe.Shape(), uint8(w.q.offset), g.Uint8)
-		de, do = dot(lo, xe).Sub(dot(off, xe)), dot(hi, xo).Sub(dot(off, xo))
+		off := g.Full(index(xh, nl+2, 0).Shape(), uint8(offset), g.Uint8)
+		intSum = func(k int) *g.Tensor {
+			x4 := index(xh, nl+2, k)
+			return dot(parts[k], x4).Sub(dot(off, x4))
+		}
 		sumAxes = append(sumAxes, nl+2)
-		bcast = []int{nb, pairs, 1, rowBlock}
+		bcast = []int{nb, units, 1, rowBlock}
 		xsShape = append(xsShape, 1)
 	}
-	se, so := halves(w.q.sb) // [blocks, pairs, rows]
-	xv := xs.Reshape(append(slices.Clone(lead), pairs, 2)...)
-	// scaled is the float sums p times the rows' scales s and x's xs.
-	scaled := func(p, s, xs *g.Tensor) *g.Tensor {
-		return p.Cast(g.Float32).Mul(s.Cast(g.Float32).Reshape(bcast...).Mul(xs.Reshape(xsShape...)))
+	sb := w.q.sb.Reshape(nb, units, np, rowBlock)
+	xv := xs.Reshape(append(slices.Clone(lead), units, np)...)
+	var y *g.Tensor
+	for k := range parts {
+		// The float sums times the rows' scales and x's.
+		yk := intSum(k).Cast(g.Float32).Mul(index(sb, 2, k).Cast(g.Float32).Reshape(bcast...).
+			Mul(index(xv, -1, k).Reshape(xsShape...)))
+		if y == nil {
+			y = yk
+		} else {
+			y = y.Add(yk)
+		}
 	}
-	y := scaled(de, se, index(xv, -1, 0)).Add(scaled(do, so, index(xv, -1, 1)))
 	return y.Sum(sumAxes).Reshape(append(slices.Clone(lead), nb*rowBlock)...)
 }
 
