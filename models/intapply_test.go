@@ -94,7 +94,7 @@ func TestQuantWeight(t *testing.T) {
 				near("Dense", wt.Dense().Float32s(), want, 1e-6)
 				v := g.NewVar("row", 0, rows-2)
 				near("Rows(3, 2)", wt.Rows(v.Bind(3), 2).Float32s(), want[3*cols:5*cols], 1e-6)
-				if wt.q.min == nil {
+				if wt.q.min == nil || wt.q.qb != nil {
 					return // x @ W.T in integers: TestQuantApplyInIntegers
 				}
 				x := make([]float32, 2*cols)
@@ -141,6 +141,8 @@ func TestQuantApplyInIntegers(t *testing.T) {
 		{"q8_0/40rows", quantized(quant.QuantizeQ8_0, 40, 288)}, // not in blocks of 16 rows
 		{"q4_0", quantized(quant.QuantizeQ4_0, 48, 256)},
 		{"q4_0/odd", quantized(quant.QuantizeQ4_0, 48, 288)},
+		{"q4_1/odd", randomPlanes(t, rng, quant.Q4_1, 48, 288)}, // minimums
+		{"q4_k", randomPlanes(t, rng, quant.Q4_K, 48, 512)},
 		{"q5_0", randomPlanes(t, rng, quant.Q5_0, 48, 288)},
 		{"q6_k", randomPlanes(t, rng, quant.Q6_K, 48, 768)},
 	} {
@@ -183,7 +185,7 @@ func TestQuantApplyInIntegers(t *testing.T) {
 				// 6-bit ones (Q6_K in blocks of 16 rows), and 8-bit ones
 				// in blocks of 16 rows, as unsigned bytes in fours.
 				sixBits, blocked := wt.q.six != nil, wt.q.qb != nil
-				if blocked != (tc.p.Sub == nil && tc.p.High == nil && tc.p.Min == nil && rows%16 == 0) {
+				if blocked != (tc.p.Sub == nil && tc.p.High == nil && (tc.p.Bits == 4 || tc.p.Min == nil) && rows%16 == 0) {
 					t.Fatalf("blocked %v, for %d-bit planes of %d rows", blocked, tc.p.Bits, rows)
 				}
 				fn := map[bool]string{true: "dot2_", false: "dot4_"}[tc.p.Bits == 8 && !sixBits && !blocked]
@@ -235,7 +237,7 @@ func TestQuantApplyInIntegers(t *testing.T) {
 							if n := strings.Count(s.Source(), "= dot4_16("); tokens == 1 && n != dots {
 								t.Errorf("1 token: the blocked kernel has %d DOT4s, want %d in one loop body", n, dots)
 							}
-							if !strings.Contains(s.Source(), "h2f_16(") {
+							if tc.p.ScaleF16 && !strings.Contains(s.Source(), "h2f_16(") {
 								t.Errorf("%d tokens: the blocked kernel does not load 16 rows' scales with one conversion", tokens)
 							}
 						}
@@ -374,27 +376,33 @@ func intReference(p *quant.Planes, dense, x []float32) (out, mag []float64) {
 	for o := range p.Rows {
 		for gi := range groups {
 			// The weight's integers, recovered from the dense values:
-			// w = scale * (q - offset), exact for formats without minimums.
-			sw := groupScale(p, o*groups+gi)
-			var dot, abs int
+			// w = scale * (q - offset) + min.
+			sw, mw := groupScale(p, p.Scale, o*groups+gi), 0.0
+			if p.Min != nil {
+				mw = groupScale(p, p.Min, o*groups+gi)
+			}
+			var dot, abs, xsum, xabs int
 			for i := gi * gs; i < (gi+1)*gs; i++ {
-				q := int(math.Round(float64(dense[o*p.Cols+i]) / sw))
+				q := int(math.Round((float64(dense[o*p.Cols+i]) - mw) / sw))
 				dot += q * xq[i]
 				abs += max(q*xq[i], -q*xq[i])
+				xsum += xq[i]
+				xabs += max(xq[i], -xq[i])
 			}
-			out[o] += sw * xs[gi] * float64(dot)
-			mag[o] += math.Abs(sw*xs[gi]) * float64(abs)
+			out[o] += xs[gi] * (sw*float64(dot) + mw*float64(xsum))
+			mag[o] += math.Abs(xs[gi]) * (math.Abs(sw)*float64(abs) + math.Abs(mw)*float64(xabs))
 		}
 	}
 	return out, mag
 }
 
-// groupScale is the scale of group i (in row-major order) of p.
-func groupScale(p *quant.Planes, i int) float64 {
+// groupScale is group i's (in row-major order) scale or minimum, from
+// p's plane Scale or Min.
+func groupScale(p *quant.Planes, plane []byte, i int) float64 {
 	if !p.ScaleF16 {
-		return float64(math.Float32frombits(binary.LittleEndian.Uint32(p.Scale[4*i:])))
+		return float64(math.Float32frombits(binary.LittleEndian.Uint32(plane[4*i:])))
 	}
-	h := binary.LittleEndian.Uint16(p.Scale[2*i:])
+	h := binary.LittleEndian.Uint16(plane[2*i:])
 	sign := 1.0
 	if h&0x8000 != 0 {
 		sign = -1

@@ -39,10 +39,11 @@ type planes struct {
 	pad                 int // columns of padding after each row (4 and 5 bits)
 	q, high, scale, min *g.Tensor
 	sub                 *g.Tensor
-	// Blocked 4-bit planes (see blockRows) keep q and scale in blocks of
-	// rowBlock rows, qb [rows/rowBlock, pairs, 8, rowBlock, 4] and sb
-	// [rows/rowBlock, groups, rowBlock]; q and scale are then views of them.
-	qb, sb *g.Tensor
+	// Blocked planes (4 and 8 bits, see blockRows and setBlocks) keep q,
+	// scale and min in blocks of rowBlock rows, qb [rows/rowBlock, units,
+	// fours, rowBlock, 4], sb and mb [rows/rowBlock, groups, rowBlock];
+	// q, scale and min are then views of them.
+	qb, sb, mb *g.Tensor
 	// Blocked 6-bit planes (Q6_K, see sixBitBlocks) keep their values in
 	// six bits, six [rows/rowBlock, groups, 48, rowBlock, 4], with sb and
 	// subBlocks [rows/rowBlock, groups, 16, rowBlock] in blocks too; q,
@@ -77,9 +78,10 @@ func QuantWeight(p *quant.Planes) (*Weight, error) {
 	}
 	qb, high, scale, min := p.Q, p.High, p.Scale, p.Min
 	groups := p.Cols / p.Group
-	// Q4_0, Q8_0 and the int4 and int8 of --quantize are kept in blocks
-	// of rowBlock rows (see blockRows) where their rows allow.
-	blocked := (p.Bits == 4 || p.Bits == 8 && p.Group%4 == 0) && high == nil && min == nil && p.Sub == nil &&
+	// Q4_0, Q4_1, Q4_K, Q8_0 and the int4 and int8 of --quantize are
+	// kept in blocks of rowBlock rows (see blockRows) where their rows
+	// allow.
+	blocked := (p.Bits == 4 || p.Bits == 8 && p.Group%4 == 0 && min == nil) && high == nil && p.Sub == nil &&
 		p.Rows%rowBlock == 0
 	units, fours := groups, p.Group/4 // of a blocked plane's four bytes (8 bits: a group's)
 	switch {
@@ -103,13 +105,19 @@ func QuantWeight(p *quant.Planes) (*Weight, error) {
 		w.q.high = g.FromBytesShared(high, nil, g.Uint8, p.Rows, groups*4)
 	}
 	w.q.scale = g.FromBytesShared(scale, nil, sdt, p.Rows, groups)
-	if blocked {
-		nb := p.Rows / rowBlock
-		w.q.setBlocks(g.FromBytesShared(blockRows(qb, p.Rows, units*fours, 4), nil, g.Uint8, nb, units, fours, rowBlock, 4),
-			g.FromBytesShared(blockRows(scale, p.Rows, groups, len(scale)/(p.Rows*groups)), nil, sdt, nb, groups, rowBlock))
-	}
 	if min != nil {
 		w.q.min = g.FromBytesShared(min, nil, sdt, p.Rows, groups)
+	}
+	if blocked {
+		nb := p.Rows / rowBlock
+		perRow := func(b []byte) *g.Tensor { // a scale or minimum per group
+			if b == nil {
+				return nil
+			}
+			return g.FromBytesShared(blockRows(b, p.Rows, groups, len(b)/(p.Rows*groups)), nil, sdt, nb, groups, rowBlock)
+		}
+		w.q.setBlocks(g.FromBytesShared(blockRows(qb, p.Rows, units*fours, 4), nil, g.Uint8, nb, units, fours, rowBlock, 4),
+			perRow(scale), perRow(min))
 	}
 	if p.Sub != nil {
 		w.q.sub = g.FromBytesShared(p.Sub, nil, g.Int8, p.Rows, p.Cols/p.SubGroup)
@@ -208,25 +216,28 @@ func sixBitValues(six *g.Tensor) *g.Tensor {
 
 // setBlocks sets blocked planes' blocks, qb [blocks, units, fours,
 // rowBlock, 4] (4 bits: units are pairs of groups, fours 8; 8 bits:
-// units are groups of the unsigned q+blockBias, fours group/4) and sb
-// [blocks, groups, rowBlock], and q and scale as views of them in the
-// usual layout.
-func (p *planes) setBlocks(qb, sb *g.Tensor) {
+// units are groups of the unsigned q+blockBias, fours group/4), sb and mb
+// [blocks, groups, rowBlock] (the minimums, or nil), and q, scale and min
+// as views of them in the usual layout.
+func (p *planes) setBlocks(qb, sb, mb *g.Tensor) {
 	rows, groups := qb.Dim(0)*rowBlock, sb.Dim(1)
-	p.qb, p.sb = qb, sb
+	p.qb, p.sb, p.mb = qb, sb, mb
 	p.q = qb.Permute(0, 3, 1, 2, 4).Reshape(rows, qb.Dim(1)*qb.Dim(2)*4)
 	if p.bits == 8 {
 		p.q = p.q.Cast(g.Int16).Sub(int16(blockBias)).Cast(g.Int8)
 	}
 	p.scale = sb.Permute(0, 2, 1).Reshape(rows, groups)
+	if mb != nil {
+		p.min = mb.Permute(0, 2, 1).Reshape(rows, groups)
+	}
 }
 
 // blockBias is what blocked 8-bit planes add to their int8 values to
 // store them as unsigned bytes (an exclusive or of the sign bit).
 const blockBias = 0x80
 
-// stackMax is the most bytes of 4-bit values StackRows puts in one
-// weight. Stacking the small projections of a 110M model (a layer's q, k
+// stackMax is the most bytes of values (4-bit ones two a byte) StackRows
+// puts in one weight. Stacking the small projections of a 110M model (a layer's q, k
 // and v, 768 rows each; its gate and up) made its decoding 3-17% faster
 // in four alternating pairs (fewer, longer kernels), while a 1.1B model's
 // gate and up (11264 x 2048, 13 MB) stacked were no faster per kernel and
@@ -234,8 +245,9 @@ const blockBias = 0x80
 const stackMax = 4 << 20
 
 // StackRows stacks weights of the same columns by rows into one weight
-// where that helps: blocked 4-bit planes (Q4_0 and int4, in blocks of 16
-// rows) of stackMax bytes or fewer in all. It returns weights that are
+// where that helps: blocked planes of one kind (4 bits: Q4_0, Q4_1, Q4_K
+// and int4; 8 bits: Q8_0 and int8; in blocks of 16 rows) of stackMax
+// bytes or fewer in all. It returns weights that are
 // rows of the stacked one, in order, sharing its memory (the originals'
 // planes can then be freed), and true; or ws and false. ApplyAll of the
 // returned weights, all of them in order, runs one matrix-vector product.
@@ -244,21 +256,28 @@ func StackRows(ws ...*Weight) ([]*Weight, bool) {
 		return ws, false
 	}
 	var bytes int
-	qbs, sbs := make([]*g.Tensor, len(ws)), make([]*g.Tensor, len(ws))
+	qbs, sbs, mbs := make([]*g.Tensor, len(ws)), make([]*g.Tensor, len(ws)), make([]*g.Tensor, len(ws))
 	for i, w := range ws {
 		first := ws[0].q
 		if w.q == nil || w.q.qb == nil || w.stack != nil || w.In != ws[0].In || w.q.bits != first.bits ||
-			w.q.pad != first.pad || w.q.offset != first.offset || w.q.sb.DType() != first.sb.DType() {
+			w.q.pad != first.pad || w.q.offset != first.offset || w.q.sb.DType() != first.sb.DType() ||
+			(w.q.mb == nil) != (first.mb == nil) {
 			return ws, false
 		}
 		bytes += w.Out * w.q.q.Dim(1)
-		qbs[i], sbs[i] = w.q.qb, w.q.sb
+		qbs[i], sbs[i], mbs[i] = w.q.qb, w.q.sb, w.q.mb
 	}
 	if bytes > stackMax {
 		return ws, false
 	}
 	all := *ws[0].q
-	all.setBlocks(g.Cat(0, qbs...).Contiguous().Realize(), g.Cat(0, sbs...).Contiguous().Realize())
+	cat := func(ts []*g.Tensor) *g.Tensor {
+		if ts[0] == nil {
+			return nil
+		}
+		return g.Cat(0, ts...).Contiguous().Realize()
+	}
+	all.setBlocks(cat(qbs), cat(sbs), cat(mbs))
 	stack := &Weight{In: ws[0].In, q: &all}
 	for _, w := range ws {
 		stack.Out += w.Out
@@ -268,7 +287,13 @@ func StackRows(ws ...*Weight) ([]*Weight, bool) {
 	for i, w := range ws {
 		p := all
 		b0, b1 := row/rowBlock, (row+w.Out)/rowBlock
-		p.setBlocks(along(all.qb, 0, b0, b1), along(all.sb, 0, b0, b1))
+		rows := func(t *g.Tensor) *g.Tensor {
+			if t == nil {
+				return nil
+			}
+			return along(t, 0, b0, b1)
+		}
+		p.setBlocks(rows(all.qb), rows(all.sb), rows(all.mb))
 		out[i] = &Weight{Out: w.Out, In: w.In, q: &p, stack: stack, row0: row}
 		row += w.Out
 	}
@@ -446,7 +471,7 @@ func (w *Weight) apply(x *g.Tensor, acts map[[2]int]*qActs) *g.Tensor {
 		pads[len(pads)-1][1] = w.q.pad
 		x = x.Pad(pads)
 	}
-	if w.q.min == nil && w.q.group%2 == 0 {
+	if (w.q.min == nil || w.q.qb != nil) && w.q.group%2 == 0 {
 		key := [2]int{w.q.group, w.q.pad}
 		a := acts[key]
 		if a == nil {
@@ -505,8 +530,8 @@ func halves(t *g.Tensor) (even, odd *g.Tensor) {
 	return index(v, 2, 0), index(v, 2, 1)
 }
 
-// intApply is Apply for planes without minimums, in integers as ggml
-// does it: x (padded to the planes' groups) is quantized to int8 in the
+// intApply is Apply for planes without minimums, or blocked ones (see
+// blockedApply), in integers as ggml does it: x (padded to the planes' groups) is quantized to int8 in the
 // weight's groups (one float scale each, the largest magnitude mapped to
 // 127), each group's integer products are summed in int32 two at a time
 // (the pairs become one multiply-add instruction, DOT2, on the CPU), and
@@ -612,16 +637,23 @@ func (w *Weight) blockedApply(a *qActs, lead []int) *g.Tensor {
 	sumAxes := []int{nl + 1}
 	bcast := []int{nb, units, rowBlock}                // the scales' shape against them
 	xsShape := append(slices.Clone(lead), 1, units, 1) // and x's scales'
-	if uop.Prod(lead) == 1 {
-		// The offset times each group's sum of x, [..., 1, units, parts, 1].
-		xsum := a.groupSums().Mul(int32(offset)).Reshape(append(slices.Clone(lead), 1, units, np, 1)...)
+	// x's sums over each group, [..., 1, units, parts, 1].
+	var xsum *g.Tensor
+	if offset != 0 || w.q.mb != nil {
+		xsum = a.groupSums().Reshape(append(slices.Clone(lead), 1, units, np, 1)...)
+	}
+	single := uop.Prod(lead) == 1
+	if single {
 		intSum = func(k int) *g.Tensor {
 			q, x4 := parts[k], index(xh, nl+2, k)
 			s := dot(index(q, 2, 0), index(x4, nl+2, 0))
 			for c := 1; c < fours; c++ {
 				s = s.Add(dot(index(q, 2, c), index(x4, nl+2, c)))
 			}
-			return s.Sub(index(xsum, nl+2, k))
+			if offset != 0 {
+				s = s.Sub(index(xsum, nl+2, k).Mul(int32(offset)))
+			}
+			return s
 		}
 	} else {
 		off := g.Full(index(xh, nl+2, 0).Shape(), uint8(offset), g.Uint8)
@@ -633,20 +665,40 @@ func (w *Weight) blockedApply(a *qActs, lead []int) *g.Tensor {
 		bcast = []int{nb, units, 1, rowBlock}
 		xsShape = append(xsShape, 1)
 	}
-	sb := w.q.sb.Reshape(nb, units, np, rowBlock)
+	// part is plane t [blocks, groups, rows] as part k's, shaped against
+	// the sums.
+	part := func(t *g.Tensor, k int) *g.Tensor {
+		return index(t.Reshape(nb, units, np, rowBlock), 2, k).Cast(g.Float32).Reshape(bcast...)
+	}
 	xv := xs.Reshape(append(slices.Clone(lead), units, np)...)
 	var y *g.Tensor
 	for k := range parts {
-		// The float sums times the rows' scales and x's.
-		yk := intSum(k).Cast(g.Float32).Mul(index(sb, 2, k).Cast(g.Float32).Reshape(bcast...).
-			Mul(index(xv, -1, k).Reshape(xsShape...)))
+		// The float sums times the rows' scales and x's; with minimums
+		// (one token), plus the minimums times x's group sums, before x's
+		// scale.
+		xsk := index(xv, -1, k).Reshape(xsShape...)
+		var yk *g.Tensor
+		if w.q.mb != nil && single {
+			yk = intSum(k).Cast(g.Float32).Mul(part(w.q.sb, k)).
+				Add(part(w.q.mb, k).Mul(index(xsum, nl+2, k).Cast(g.Float32))).Mul(xsk)
+		} else {
+			yk = intSum(k).Cast(g.Float32).Mul(part(w.q.sb, k).Mul(xsk))
+		}
 		if y == nil {
 			y = yk
 		} else {
 			y = y.Add(yk)
 		}
 	}
-	return y.Sum(sumAxes).Reshape(append(slices.Clone(lead), nb*rowBlock)...)
+	y = y.Sum(sumAxes).Reshape(append(slices.Clone(lead), nb*rowBlock)...)
+	if w.q.mb != nil && !single {
+		// The minimums times x's group sums (times x's scales), a small
+		// product of their own: [..., groups] by [rows, groups].
+		groups := xs.Dim(-1)
+		gs := a.groupSums().Cast(g.Float32).Mul(xs).Reshape(append(slices.Clone(lead), 1, groups)...)
+		y = y.Add(gs.Mul(w.q.min.Cast(g.Float32)).Sum(-1))
+	}
+	return y
 }
 
 // sixBitApply is intApply for blocked 6-bit planes (Q6_K, see
