@@ -61,10 +61,11 @@ func randomPlanes(t testing.TB, rng *rand.Rand, f quant.Format, rows, cols int) 
 
 // TestQuantWeight checks a quantized weight on the device in every format
 // against quant's own dequantization: Dense, Rows (the embedding), and
-// x @ W.T (for formats with minimums, the float path: to 1e-5). Rows of
-// an odd number of groups test the 4- and 5-bit pairing's padding; 32 rows
-// of 4 bits without minimums are stored in blocks of 16 rows (blockRows),
-// which Dense and Rows read through views.
+// x @ W.T (for formats with minimums in rows not in blocks, the float
+// path: to 1e-5). Rows of an odd number of groups test the 4- and 5-bit
+// pairing's padding; 32 rows are stored in blocks of 16 rows (blockRows;
+// all formats but Q6_K, which has its own six-bit blocks), which Dense and
+// Rows read through views.
 func TestQuantWeight(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, f := range []quant.Format{quant.Q8_0, quant.Q4_0, quant.Q4_1, quant.Q5_0, quant.Q5_1, quant.Q4_K, quant.Q5_K, quant.Q6_K} {
@@ -120,10 +121,11 @@ func TestQuantWeight(t *testing.T) {
 
 // TestQuantApplyInIntegers checks x @ W.T of quantized weights, which
 // quantizes x to int8 per group and multiplies integers (on the CPU: DOT2
-// pairs for 8-bit weights, DOT4 fours for 4- and 5-bit ones), against the same integer arithmetic done here in float64, and
-// against the float product with the dequantized weight within the
-// activations' rounding error. 288 columns are 9 groups: the 4- and 5-bit
-// pairs' padding.
+// pairs for 8-bit weights of rows not in blocks of 16, DOT4 fours for the
+// others), against the same integer arithmetic done here in float64
+// (minimums times x's group sums), and against the float product with
+// the dequantized weight within the activations' rounding error. 288
+// columns are 9 groups: the 4- and 5-bit pairs' padding.
 func TestQuantApplyInIntegers(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	quantized := func(f quantizer, rows, cols int) *quant.Planes {
@@ -144,6 +146,8 @@ func TestQuantApplyInIntegers(t *testing.T) {
 		{"q4_1/odd", randomPlanes(t, rng, quant.Q4_1, 48, 288)}, // minimums
 		{"q4_k", randomPlanes(t, rng, quant.Q4_K, 48, 512)},
 		{"q5_0", randomPlanes(t, rng, quant.Q5_0, 48, 288)},
+		{"q5_1/odd", randomPlanes(t, rng, quant.Q5_1, 48, 288)}, // minimums
+		{"q5_k", randomPlanes(t, rng, quant.Q5_K, 48, 512)},
 		{"q6_k", randomPlanes(t, rng, quant.Q6_K, 48, 768)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -185,7 +189,7 @@ func TestQuantApplyInIntegers(t *testing.T) {
 				// 6-bit ones (Q6_K in blocks of 16 rows), and 8-bit ones
 				// in blocks of 16 rows, as unsigned bytes in fours.
 				sixBits, blocked := wt.q.six != nil, wt.q.qb != nil
-				if blocked != (tc.p.Sub == nil && tc.p.High == nil && (tc.p.Bits == 4 || tc.p.Min == nil) && rows%16 == 0) {
+				if blocked != (tc.p.Sub == nil && (tc.p.Bits != 8 || tc.p.Min == nil) && rows%16 == 0) {
 					t.Fatalf("blocked %v, for %d-bit planes of %d rows", blocked, tc.p.Bits, rows)
 				}
 				fn := map[bool]string{true: "dot2_", false: "dot4_"}[tc.p.Bits == 8 && !sixBits && !blocked]
@@ -226,7 +230,7 @@ func TestQuantApplyInIntegers(t *testing.T) {
 					// 16) are one loop body, summed in int32, and the 16
 					// rows' float16 scales one conversion.
 					if blocked {
-						dots := map[int]int{4: 16, 8: 8}[tc.p.Bits]
+						dots := map[int]int{4: 16, 5: 16, 8: 8}[tc.p.Bits]
 						ran := false
 						for _, k := range kernels {
 							s, ok := k.Prog.(interface{ Source() string })
@@ -471,12 +475,19 @@ func TestQuantApplyWithoutVNNI(t *testing.T) {
 func TestStackRows(t *testing.T) {
 	const cols = 256
 	rng := rand.New(rand.NewPCG(9, 10))
+	random := func(f quant.Format) quantizer { // planes of random blocks
+		return func(rows, cols int, _ []float32) (*quant.Planes, error) {
+			return randomPlanes(t, rng, f, rows, cols), nil
+		}
+	}
 	for _, tc := range []struct {
 		name string
 		f    quantizer
 	}{
 		{"q4_0", quant.QuantizeQ4_0},
 		{"q8_0", quant.QuantizeQ8_0},
+		{"q4_k", random(quant.Q4_K)}, // minimums
+		{"q5_k", random(quant.Q5_K)}, // fifth bits
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ws := randWeights(t, rng, tc.f, cols, 48, 32, 64)
@@ -495,7 +506,13 @@ func TestStackRows(t *testing.T) {
 			}
 			for _, tokens := range []int{1, 5} {
 				x := g.FromSlice(normals(rng, tokens*cols, 1)).Reshape(tokens, cols).Realize()
-				// The three outputs side by side: two products fewer stacked.
+				// The three outputs side by side: two products fewer
+				// stacked, each one kernel (with minimums, for more than
+				// one token, two: the minimums' product is its own).
+				fewer := 2
+				if ws[0].q.min != nil && tokens > 1 {
+					fewer = 4
+				}
 				var want, got []*g.Tensor
 				apart := g.Capture(func() {
 					want = ApplyAll(x, ws...)
@@ -505,8 +522,8 @@ func TestStackRows(t *testing.T) {
 					got = ApplyAll(x, st...)
 					g.Cat(-1, got...).Realize()
 				})
-				if len(together) != len(apart)-2 {
-					t.Errorf("%d tokens: 3 stacked weights ran %d kernels, unstacked %d: want 2 fewer (one product)", tokens, len(together), len(apart))
+				if len(together) != len(apart)-fewer {
+					t.Errorf("%d tokens: 3 stacked weights ran %d kernels, unstacked %d: want %d fewer (one product)", tokens, len(together), len(apart), fewer)
 				}
 				for i := range ws {
 					if a, b := got[i].Float32s(), want[i].Float32s(); !slices.Equal(a, b) {

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"sync"
@@ -39,11 +40,12 @@ type planes struct {
 	pad                 int // columns of padding after each row (4 and 5 bits)
 	q, high, scale, min *g.Tensor
 	sub                 *g.Tensor
-	// Blocked planes (4 and 8 bits, see blockRows and setBlocks) keep q,
-	// scale and min in blocks of rowBlock rows, qb [rows/rowBlock, units,
-	// fours, rowBlock, 4], sb and mb [rows/rowBlock, groups, rowBlock];
-	// q, scale and min are then views of them.
-	qb, sb, mb *g.Tensor
+	// Blocked planes (4, 5 and 8 bits, see blockRows and setBlocks) keep
+	// q, high, scale and min in blocks of rowBlock rows, qb [rows/rowBlock,
+	// units, fours, rowBlock, 4], hb [rows/rowBlock, pairs, 2, rowBlock,
+	// 4], sb and mb [rows/rowBlock, groups, rowBlock]; q, high, scale and
+	// min are then views of them.
+	qb, hb, sb, mb *g.Tensor
 	// Blocked 6-bit planes (Q6_K, see sixBitBlocks) keep their values in
 	// six bits, six [rows/rowBlock, groups, 48, rowBlock, 4], with sb and
 	// subBlocks [rows/rowBlock, groups, 16, rowBlock] in blocks too; q,
@@ -78,10 +80,10 @@ func QuantWeight(p *quant.Planes) (*Weight, error) {
 	}
 	qb, high, scale, min := p.Q, p.High, p.Scale, p.Min
 	groups := p.Cols / p.Group
-	// Q4_0, Q4_1, Q4_K, Q8_0 and the int4 and int8 of --quantize are
-	// kept in blocks of rowBlock rows (see blockRows) where their rows
-	// allow.
-	blocked := (p.Bits == 4 || p.Bits == 8 && p.Group%4 == 0 && min == nil) && high == nil && p.Sub == nil &&
+	// Q4_0, Q4_1, Q4_K, Q5_0, Q5_1, Q5_K, Q8_0 and the int4 and int8 of
+	// --quantize are kept in blocks of rowBlock rows (see blockRows) where
+	// their rows allow.
+	blocked := (p.Bits == 4 || p.Bits == 5 || p.Bits == 8 && p.Group%4 == 0 && min == nil) && p.Sub == nil &&
 		p.Rows%rowBlock == 0
 	units, fours := groups, p.Group/4 // of a blocked plane's four bytes (8 bits: a group's)
 	switch {
@@ -116,8 +118,12 @@ func QuantWeight(p *quant.Planes) (*Weight, error) {
 			}
 			return g.FromBytesShared(blockRows(b, p.Rows, groups, len(b)/(p.Rows*groups)), nil, sdt, nb, groups, rowBlock)
 		}
+		var hb *g.Tensor
+		if high != nil {
+			hb = g.FromBytesShared(blockRows(fifthBits(high), p.Rows, groups, 4), nil, g.Uint8, nb, units, 2, rowBlock, 4)
+		}
 		w.q.setBlocks(g.FromBytesShared(blockRows(qb, p.Rows, units*fours, 4), nil, g.Uint8, nb, units, fours, rowBlock, 4),
-			perRow(scale), perRow(min))
+			hb, perRow(scale), perRow(min))
 	}
 	if p.Sub != nil {
 		w.q.sub = g.FromBytesShared(p.Sub, nil, g.Int8, p.Rows, p.Cols/p.SubGroup)
@@ -215,14 +221,19 @@ func sixBitValues(six *g.Tensor) *g.Tensor {
 }
 
 // setBlocks sets blocked planes' blocks, qb [blocks, units, fours,
-// rowBlock, 4] (4 bits: units are pairs of groups, fours 8; 8 bits:
-// units are groups of the unsigned q+blockBias, fours group/4), sb and mb
-// [blocks, groups, rowBlock] (the minimums, or nil), and q, scale and min
-// as views of them in the usual layout.
-func (p *planes) setBlocks(qb, sb, mb *g.Tensor) {
+// rowBlock, 4] (4 and 5 bits: units are pairs of groups, fours 8; 8 bits:
+// units are groups of the unsigned q+blockBias, fours group/4), hb
+// [blocks, pairs, 2, rowBlock, 4] (5 bits: the fifth bits, see fifthBits;
+// else nil), sb and mb [blocks, groups, rowBlock] (the minimums, or nil),
+// and q, high, scale and min as views of them in the usual layout (high
+// with its bits as fifthBits orders them).
+func (p *planes) setBlocks(qb, hb, sb, mb *g.Tensor) {
 	rows, groups := qb.Dim(0)*rowBlock, sb.Dim(1)
-	p.qb, p.sb, p.mb = qb, sb, mb
+	p.qb, p.hb, p.sb, p.mb = qb, hb, sb, mb
 	p.q = qb.Permute(0, 3, 1, 2, 4).Reshape(rows, qb.Dim(1)*qb.Dim(2)*4)
+	if hb != nil {
+		p.high = hb.Permute(0, 3, 1, 2, 4).Reshape(rows, groups*4)
+	}
 	if p.bits == 8 {
 		p.q = p.q.Cast(g.Int16).Sub(int16(blockBias)).Cast(g.Int8)
 	}
@@ -230,6 +241,33 @@ func (p *planes) setBlocks(qb, sb, mb *g.Tensor) {
 	if mb != nil {
 		p.min = mb.Permute(0, 2, 1).Reshape(rows, groups)
 	}
+}
+
+// fifthBits reorders 5-bit planes' fifth bits (each group's little-endian
+// uint32, bit i for element i) so that byte j of a group holds the fifth
+// bit of element 4f+j in its bit f: four f's fifth bits, one per byte as
+// a DOT4 lane takes them, are then one shift and a mask (fifthFour).
+func fifthBits(high []byte) []byte {
+	dst := make([]byte, len(high))
+	for o := 0; o < len(high); o += 4 {
+		h := binary.LittleEndian.Uint32(high[o:])
+		for i := range 32 {
+			dst[o+i%4] |= byte(h>>i&1) << (i / 4)
+		}
+	}
+	return dst
+}
+
+// fifthFour is four f's fifth bits from hb [..., rowBlock, 4] (see
+// fifthBits) at bit 4 of each byte, to add to the four's low nibbles.
+func fifthFour(hb *g.Tensor, f int) *g.Tensor {
+	switch {
+	case f < 4:
+		hb = hb.Shl(uint8(4 - f))
+	case f > 4:
+		hb = hb.Shr(uint8(f - 4))
+	}
+	return hb.BitAnd(uint8(16))
 }
 
 // blockBias is what blocked 8-bit planes add to their int8 values to
@@ -256,8 +294,8 @@ func StackRows(ws ...*Weight) ([]*Weight, bool) {
 		return ws, false
 	}
 	var bytes int
-	qbs, sbs, mbs := make([]*g.Tensor, len(ws)), make([]*g.Tensor, len(ws)), make([]*g.Tensor, len(ws))
-	for i, w := range ws {
+	var planes [4][]*g.Tensor // each weight's qb, hb, sb and mb
+	for _, w := range ws {
 		first := ws[0].q
 		if w.q == nil || w.q.qb == nil || w.stack != nil || w.In != ws[0].In || w.q.bits != first.bits ||
 			w.q.pad != first.pad || w.q.offset != first.offset || w.q.sb.DType() != first.sb.DType() ||
@@ -265,7 +303,9 @@ func StackRows(ws ...*Weight) ([]*Weight, bool) {
 			return ws, false
 		}
 		bytes += w.Out * w.q.q.Dim(1)
-		qbs[i], sbs[i], mbs[i] = w.q.qb, w.q.sb, w.q.mb
+		for i, t := range []*g.Tensor{w.q.qb, w.q.hb, w.q.sb, w.q.mb} {
+			planes[i] = append(planes[i], t)
+		}
 	}
 	if bytes > stackMax {
 		return ws, false
@@ -277,7 +317,7 @@ func StackRows(ws ...*Weight) ([]*Weight, bool) {
 		}
 		return g.Cat(0, ts...).Contiguous().Realize()
 	}
-	all.setBlocks(cat(qbs), cat(sbs), cat(mbs))
+	all.setBlocks(cat(planes[0]), cat(planes[1]), cat(planes[2]), cat(planes[3]))
 	stack := &Weight{In: ws[0].In, q: &all}
 	for _, w := range ws {
 		stack.Out += w.Out
@@ -293,7 +333,7 @@ func StackRows(ws ...*Weight) ([]*Weight, bool) {
 			}
 			return along(t, 0, b0, b1)
 		}
-		p.setBlocks(rows(all.qb), rows(all.sb), rows(all.mb))
+		p.setBlocks(rows(all.qb), rows(all.hb), rows(all.sb), rows(all.mb))
 		out[i] = &Weight{Out: w.Out, In: w.In, q: &p, stack: stack, row0: row}
 		row += w.Out
 	}
@@ -598,7 +638,7 @@ func (w *Weight) intApply(x *g.Tensor, a *qActs) *g.Tensor {
 	return y.Sum([]int{last - 1, last})
 }
 
-// blockedApply is intApply for blocked planes (4 and 8 bits): each
+// blockedApply is intApply for blocked planes (4, 5 and 8 bits): each
 // group's four bytes at a time for rowBlock rows at once, the rows being
 // the vector lanes (so the sums need no adding across lanes, and x's four
 // bytes are broadcast to every row), as llama.cpp's repacked Q4_0 kernels
@@ -613,14 +653,31 @@ func (w *Weight) intApply(x *g.Tensor, a *qActs) *g.Tensor {
 func (w *Weight) blockedApply(a *qActs, lead []int) *g.Tensor {
 	xq, xs := a.xq, a.xs // [..., groups, group], [..., groups]
 	nb, units, fours := w.q.qb.Dim(0), w.q.qb.Dim(1), w.q.qb.Dim(2)
-	// A unit's parts: a pair of 4-bit groups is the even group in the low
-	// nibbles and the odd one in the high nibbles; an 8-bit unit is one
-	// group. Each is [blocks, units, fours, rows, 4].
+	// A unit's parts: a pair of 4- or 5-bit groups is the even group in
+	// the low nibbles and the odd one in the high nibbles (5 bits: and
+	// their fifth bits); an 8-bit unit is one group. Each is [blocks,
+	// units, fours, rows, 4] (whole), four c of part k [blocks, units,
+	// rows, 4] (four).
 	parts := []*g.Tensor{w.q.qb}
 	offset := blockBias
-	if w.q.bits == 4 {
+	if w.q.bits != 8 {
 		parts = []*g.Tensor{w.q.qb.BitAnd(uint8(15)), w.q.qb.Shr(uint8(4))}
 		offset = w.q.offset
+	}
+	four := func(k, c int) *g.Tensor {
+		v := index(parts[k], 2, c)
+		if w.q.hb != nil {
+			v = v.BitOr(fifthFour(index(w.q.hb, 2, k), c))
+		}
+		return v
+	}
+	whole := func(k int) *g.Tensor {
+		if w.q.hb == nil {
+			return parts[k]
+		}
+		_, bits := shifts(w.q.hb.Device())
+		h := index(w.q.hb, 2, k).Reshape(nb, units, 1, rowBlock, 4).Expand(nb, units, fours, rowBlock, 4)
+		return parts[k].BitOr(h.Shr(bits.Reshape(1, 1, fours, 1, 1)).BitAnd(uint8(1)).Shl(uint8(4)))
 	}
 	np, nl := len(parts), len(lead)
 	// x's groups as [..., 1 (block), units, parts, fours, 1 (row), 4].
@@ -645,10 +702,10 @@ func (w *Weight) blockedApply(a *qActs, lead []int) *g.Tensor {
 	single := uop.Prod(lead) == 1
 	if single {
 		intSum = func(k int) *g.Tensor {
-			q, x4 := parts[k], index(xh, nl+2, k)
-			s := dot(index(q, 2, 0), index(x4, nl+2, 0))
+			x4 := index(xh, nl+2, k)
+			s := dot(four(k, 0), index(x4, nl+2, 0))
 			for c := 1; c < fours; c++ {
-				s = s.Add(dot(index(q, 2, c), index(x4, nl+2, c)))
+				s = s.Add(dot(four(k, c), index(x4, nl+2, c)))
 			}
 			if offset != 0 {
 				s = s.Sub(index(xsum, nl+2, k).Mul(int32(offset)))
@@ -659,7 +716,7 @@ func (w *Weight) blockedApply(a *qActs, lead []int) *g.Tensor {
 		off := g.Full(index(xh, nl+2, 0).Shape(), uint8(offset), g.Uint8)
 		intSum = func(k int) *g.Tensor {
 			x4 := index(xh, nl+2, k)
-			return dot(parts[k], x4).Sub(dot(off, x4))
+			return dot(whole(k), x4).Sub(dot(off, x4))
 		}
 		sumAxes = append(sumAxes, nl+2)
 		bcast = []int{nb, units, 1, rowBlock}
@@ -832,8 +889,13 @@ func (p *planes) unpack(q, high *g.Tensor, rows int) (lo, hi *g.Tensor) {
 	lo, hi = b.BitAnd(uint8(15)), b.Shr(uint8(4))
 	if p.bits == 5 {
 		_, bits := shifts(q.Device())
-		h := high.Reshape(rows, pairs, 2, 4, 1).Expand(rows, pairs, 2, 4, 8).Shr(bits.Reshape(1, 1, 1, 1, 8)).
-			BitAnd(uint8(1)).Shl(uint8(4)).Reshape(rows, pairs, 2, 32)
+		var h *g.Tensor
+		if p.hb != nil { // byte j, bit f: element 4f+j (fifthBits)
+			h = high.Reshape(rows, pairs, 2, 1, 4).Expand(rows, pairs, 2, 8, 4).Shr(bits.Reshape(1, 1, 1, 8, 1))
+		} else { // byte j, bit b: element 8j+b
+			h = high.Reshape(rows, pairs, 2, 4, 1).Expand(rows, pairs, 2, 4, 8).Shr(bits.Reshape(1, 1, 1, 1, 8))
+		}
+		h = h.BitAnd(uint8(1)).Shl(uint8(4)).Reshape(rows, pairs, 2, 32)
 		lo = lo.BitOr(index(h, 2, 0))
 		hi = hi.BitOr(index(h, 2, 1))
 	}
