@@ -193,6 +193,11 @@ func TestQuantApplyInIntegers(t *testing.T) {
 					t.Fatalf("blocked %v, for %d-bit planes of %d rows", blocked, tc.p.Bits, rows)
 				}
 				fn := map[bool]string{true: "dot2_", false: "dot4_"}[tc.p.Bits == 8 && !sixBits && !blocked]
+				// K planes keep their 6-bit sub-scales and minimums as
+				// bytes, a float32 pair per superblock beside them.
+				if tc.p.KScale != nil && (wt.q.sd == nil || wt.q.sb.DType() != g.Uint8 || wt.q.mb.DType() != g.Uint8) {
+					t.Errorf("K planes: scales of %v and superblock factors %v, want bytes and float32s", wt.q.sb.DType(), wt.q.sd)
+				}
 				if tc.p.Sub != nil {
 					if !sixBits {
 						t.Fatalf("Q6_K planes of %d rows are not stored in six bits", rows)

@@ -40,12 +40,13 @@ type planes struct {
 	pad                 int // columns of padding after each row (4 and 5 bits)
 	q, high, scale, min *g.Tensor
 	sub                 *g.Tensor
-	// Blocked planes (4, 5 and 8 bits, see blockRows and setBlocks) keep
+	// Blocked planes (4, 5 and 8 bits, see blockRows and setViews) keep
 	// q, high, scale and min in blocks of rowBlock rows, qb [rows/rowBlock,
 	// units, fours, rowBlock, 4], hb [rows/rowBlock, pairs, 2, rowBlock,
-	// 4], sb and mb [rows/rowBlock, groups, rowBlock]; q, high, scale and
-	// min are then views of them.
-	qb, hb, sb, mb *g.Tensor
+	// 4], sb and mb [rows/rowBlock, groups, rowBlock] (K formats: with sd
+	// and md [rows/rowBlock, groups/8, rowBlock]); q, high, scale and min
+	// are then views of them.
+	qb, hb, sb, mb, sd, md *g.Tensor
 	// Blocked 6-bit planes (Q6_K, see sixBitBlocks) keep their values in
 	// six bits, six [rows/rowBlock, groups, 48, rowBlock, 4], with sb and
 	// subBlocks [rows/rowBlock, groups, 16, rowBlock] in blocks too; q,
@@ -118,12 +119,22 @@ func QuantWeight(p *quant.Planes) (*Weight, error) {
 			}
 			return g.FromBytesShared(blockRows(b, p.Rows, groups, len(b)/(p.Rows*groups)), nil, sdt, nb, groups, rowBlock)
 		}
-		var hb *g.Tensor
+		q := w.q
+		q.qb = g.FromBytesShared(blockRows(qb, p.Rows, units*fours, 4), nil, g.Uint8, nb, units, fours, rowBlock, 4)
 		if high != nil {
-			hb = g.FromBytesShared(blockRows(fifthBits(high), p.Rows, groups, 4), nil, g.Uint8, nb, units, 2, rowBlock, 4)
+			q.hb = g.FromBytesShared(blockRows(fifthBits(high), p.Rows, groups, 4), nil, g.Uint8, nb, units, 2, rowBlock, 4)
 		}
-		w.q.setBlocks(g.FromBytesShared(blockRows(qb, p.Rows, units*fours, 4), nil, g.Uint8, nb, units, fours, rowBlock, 4),
-			hb, perRow(scale), perRow(min))
+		if p.KScale != nil && p.Cols == groups*p.Group { // K formats (no padding): their integer sub-scales
+			supers := groups / 8
+			d, negMin := kSupers(p.KSuper)
+			q.sb = g.FromBytesShared(blockRows(p.KScale, p.Rows, groups, 1), nil, g.Uint8, nb, groups, rowBlock)
+			q.mb = g.FromBytesShared(blockRows(p.KMin, p.Rows, groups, 1), nil, g.Uint8, nb, groups, rowBlock)
+			q.sd = g.FromBytesShared(blockRows(d, p.Rows, supers, 4), nil, g.Float32, nb, supers, rowBlock)
+			q.md = g.FromBytesShared(blockRows(negMin, p.Rows, supers, 4), nil, g.Float32, nb, supers, rowBlock)
+		} else {
+			q.sb, q.mb = perRow(scale), perRow(min)
+		}
+		q.setViews()
 	}
 	if p.Sub != nil {
 		w.q.sub = g.FromBytesShared(p.Sub, nil, g.Int8, p.Rows, p.Cols/p.SubGroup)
@@ -220,20 +231,53 @@ func sixBitValues(six *g.Tensor) *g.Tensor {
 	return at(0, 32, nibbles).BitAnd(uint8(15)).BitOr(at(32, 48, twos).BitAnd(uint8(3)).Shl(uint8(4)))
 }
 
-// setBlocks sets blocked planes' blocks, qb [blocks, units, fours,
-// rowBlock, 4] (4 and 5 bits: units are pairs of groups, fours 8; 8 bits:
-// units are groups of the unsigned q+blockBias, fours group/4), hb
-// [blocks, pairs, 2, rowBlock, 4] (5 bits: the fifth bits, see fifthBits;
-// else nil), sb and mb [blocks, groups, rowBlock] (the minimums, or nil),
-// and q, high, scale and min as views of them in the usual layout (high
-// with its bits as fifthBits orders them).
-func (p *planes) setBlocks(qb, hb, sb, mb *g.Tensor) {
-	rows, groups := qb.Dim(0)*rowBlock, sb.Dim(1)
-	p.qb, p.hb, p.sb, p.mb = qb, hb, sb, mb
-	p.q = qb.Permute(0, 3, 1, 2, 4).Reshape(rows, qb.Dim(1)*qb.Dim(2)*4)
-	if hb != nil {
-		p.high = hb.Permute(0, 3, 1, 2, 4).Reshape(rows, groups*4)
+// blocks are the tensors of blocked planes (see planes), in the order
+// StackRows stacks them.
+func (p *planes) blocks() []**g.Tensor { return []**g.Tensor{&p.qb, &p.hb, &p.sb, &p.mb, &p.sd, &p.md} }
+
+// kSupers splits K planes' KSuper into the superblocks' d and -dmin,
+// float32 bytes each.
+func kSupers(super []byte) (d, negMin []byte) {
+	d, negMin = make([]byte, len(super)/2), make([]byte, len(super)/2)
+	for i := 0; i < len(super); i += 8 {
+		copy(d[i/2:][:4], super[i:])
+		copy(negMin[i/2:][:4], super[i+4:])
 	}
+	return d, negMin
+}
+
+// blockScales are blocked planes' float scales and minimums (nil without),
+// [blocks, groups, rowBlock]: sb and mb, or for K formats their integer
+// sub-scales times their superblocks' sd and md (float32, bit for bit the
+// file's d*sc and -dmin*m).
+func (p *planes) blockScales() (scale, min *g.Tensor) {
+	if p.sd == nil {
+		return p.sb, p.mb
+	}
+	nb, groups := p.sb.Dim(0), p.sb.Dim(1)
+	per := func(sub, super *g.Tensor) *g.Tensor { // super [blocks, groups/8, rows] along each group
+		s := super.Reshape(nb, groups/8, 1, rowBlock).Expand(nb, groups/8, 8, rowBlock).Reshape(nb, groups, rowBlock)
+		return s.Mul(sub.Cast(g.Float32))
+	}
+	return per(p.sb, p.sd), per(p.mb, p.md)
+}
+
+// setViews sets blocked planes' q, high, scale and min to views of their
+// blocks in the usual layout (high with its bits as fifthBits orders
+// them). The blocks are qb [blocks, units, fours, rowBlock, 4] (4 and 5
+// bits: units are pairs of groups, fours 8; 8 bits: units are groups of
+// the unsigned q+blockBias, fours group/4), hb [blocks, pairs, 2,
+// rowBlock, 4] (5 bits: the fifth bits, see fifthBits; else nil), sb and
+// mb [blocks, groups, rowBlock] (the scales and minimums, or nil; K
+// formats: their uint8 sub-scales, with sd and md [blocks, groups/8,
+// rowBlock] the superblocks' float32 d and -dmin; see blockScales).
+func (p *planes) setViews() {
+	rows, groups := p.qb.Dim(0)*rowBlock, p.sb.Dim(1)
+	p.q = p.qb.Permute(0, 3, 1, 2, 4).Reshape(rows, p.qb.Dim(1)*p.qb.Dim(2)*4)
+	if p.hb != nil {
+		p.high = p.hb.Permute(0, 3, 1, 2, 4).Reshape(rows, groups*4)
+	}
+	sb, mb := p.blockScales()
 	if p.bits == 8 {
 		p.q = p.q.Cast(g.Int16).Sub(int16(blockBias)).Cast(g.Int8)
 	}
@@ -294,17 +338,17 @@ func StackRows(ws ...*Weight) ([]*Weight, bool) {
 		return ws, false
 	}
 	var bytes int
-	var planes [4][]*g.Tensor // each weight's qb, hb, sb and mb
+	var planes [6][]*g.Tensor // each weight's blocks()
 	for _, w := range ws {
 		first := ws[0].q
 		if w.q == nil || w.q.qb == nil || w.stack != nil || w.In != ws[0].In || w.q.bits != first.bits ||
 			w.q.pad != first.pad || w.q.offset != first.offset || w.q.sb.DType() != first.sb.DType() ||
-			(w.q.mb == nil) != (first.mb == nil) {
+			(w.q.mb == nil) != (first.mb == nil) || (w.q.sd == nil) != (first.sd == nil) {
 			return ws, false
 		}
 		bytes += w.Out * w.q.q.Dim(1)
-		for i, t := range []*g.Tensor{w.q.qb, w.q.hb, w.q.sb, w.q.mb} {
-			planes[i] = append(planes[i], t)
+		for i, t := range w.q.blocks() {
+			planes[i] = append(planes[i], *t)
 		}
 	}
 	if bytes > stackMax {
@@ -317,7 +361,10 @@ func StackRows(ws ...*Weight) ([]*Weight, bool) {
 		}
 		return g.Cat(0, ts...).Contiguous().Realize()
 	}
-	all.setBlocks(cat(planes[0]), cat(planes[1]), cat(planes[2]), cat(planes[3]))
+	for i, t := range all.blocks() {
+		*t = cat(planes[i])
+	}
+	all.setViews()
 	stack := &Weight{In: ws[0].In, q: &all}
 	for _, w := range ws {
 		stack.Out += w.Out
@@ -333,7 +380,10 @@ func StackRows(ws ...*Weight) ([]*Weight, bool) {
 			}
 			return along(t, 0, b0, b1)
 		}
-		p.setBlocks(rows(all.qb), rows(all.hb), rows(all.sb), rows(all.mb))
+		for _, t := range p.blocks() {
+			*t = rows(*t)
+		}
+		p.setViews()
 		out[i] = &Weight{Out: w.Out, In: w.In, q: &p, stack: stack, row0: row}
 		row += w.Out
 	}
@@ -728,6 +778,7 @@ func (w *Weight) blockedApply(a *qActs, lead []int) *g.Tensor {
 		return index(t.Reshape(nb, units, np, rowBlock), 2, k).Cast(g.Float32).Reshape(bcast...)
 	}
 	xv := xs.Reshape(append(slices.Clone(lead), units, np)...)
+	sb, mb := w.q.blockScales()
 	var y *g.Tensor
 	for k := range parts {
 		// The float sums times the rows' scales and x's; with minimums
@@ -735,11 +786,11 @@ func (w *Weight) blockedApply(a *qActs, lead []int) *g.Tensor {
 		// scale.
 		xsk := index(xv, -1, k).Reshape(xsShape...)
 		var yk *g.Tensor
-		if w.q.mb != nil && single {
-			yk = intSum(k).Cast(g.Float32).Mul(part(w.q.sb, k)).
-				Add(part(w.q.mb, k).Mul(index(xsum, nl+2, k).Cast(g.Float32))).Mul(xsk)
+		if mb != nil && single {
+			yk = intSum(k).Cast(g.Float32).Mul(part(sb, k)).
+				Add(part(mb, k).Mul(index(xsum, nl+2, k).Cast(g.Float32))).Mul(xsk)
 		} else {
-			yk = intSum(k).Cast(g.Float32).Mul(part(w.q.sb, k).Mul(xsk))
+			yk = intSum(k).Cast(g.Float32).Mul(part(sb, k).Mul(xsk))
 		}
 		if y == nil {
 			y = yk
@@ -748,7 +799,7 @@ func (w *Weight) blockedApply(a *qActs, lead []int) *g.Tensor {
 		}
 	}
 	y = y.Sum(sumAxes).Reshape(append(slices.Clone(lead), nb*rowBlock)...)
-	if w.q.mb != nil && !single {
+	if mb != nil && !single {
 		// The minimums times x's group sums (times x's scales), a small
 		// product of their own: [..., groups] by [rows, groups].
 		groups := xs.Dim(-1)

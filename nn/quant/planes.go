@@ -66,6 +66,12 @@ type Planes struct {
 	Min        []byte
 	Sub        []byte // int8 sub-scales, or nil
 	SubGroup   int    // elements per sub-scale, with Sub
+	// K formats (Q4_K, Q5_K) also keep the integers their float32 Scale
+	// and Min were made of: KScale and KMin, a uint8 per group, and
+	// KSuper, two float32s per 8 groups (a 256-element superblock), d and
+	// -dmin, such that Scale[g] = d * KScale[g] and Min[g] = -dmin *
+	// KMin[g] bit for bit. Or nil: then Scale and Min are all there is.
+	KScale, KMin, KSuper []byte
 }
 
 // Check reports whether p's fields agree with each other: a known bit
@@ -108,6 +114,16 @@ func (p *Planes) Check() error {
 	}
 	if p.Min != nil && len(p.Min) != want {
 		return fmt.Errorf("quant: %d x %d Planes in groups of %d: Min has %d bytes, want %d", p.Rows, p.Cols, p.Group, len(p.Min), want)
+	}
+	if p.KScale != nil {
+		groups := n / p.Group
+		switch {
+		case p.ScaleF16 || p.Min == nil || groups%8 != 0:
+			return fmt.Errorf("quant: K sub-scales need float32 scales, a Min plane and whole superblocks of 8 groups")
+		case len(p.KScale) != groups || len(p.KMin) != groups || len(p.KSuper) != groups/8*8:
+			return fmt.Errorf("quant: %d groups: KScale, KMin and KSuper have %d, %d and %d bytes, want %d, %d and %d",
+				groups, len(p.KScale), len(p.KMin), len(p.KSuper), groups, groups, groups/8*8)
+		}
 	}
 	if p.Sub != nil {
 		switch {

@@ -111,6 +111,31 @@ func TestFromBlocksLayout(t *testing.T) {
 	}
 }
 
+// TestKSubScales checks that K planes keep the integers of their scales
+// and minimums: Scale = d * KScale and Min = -dmin * KMin, bit for bit,
+// with the 6-bit values in range.
+func TestKSubScales(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, f := range []Format{Q4_K, Q5_K} {
+		p, err := FromBlocks(f, 3, 512, randomBlocks(r, f, 3, 512, true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for g := range len(p.KScale) {
+			d, negMin := p.scale(p.KSuper, 2*(g/8)), p.scale(p.KSuper, 2*(g/8)+1)
+			if p.KScale[g] > 63 || p.KMin[g] > 63 {
+				t.Fatalf("%v group %d: sub-scale %d, sub-min %d: more than 6 bits", f, g, p.KScale[g], p.KMin[g])
+			}
+			if s, want := d*float32(p.KScale[g]), p.scale(p.Scale, g); math.Float32bits(s) != math.Float32bits(want) {
+				t.Fatalf("%v group %d: d * KScale = %g, Scale %g", f, g, s, want)
+			}
+			if m, want := negMin*float32(p.KMin[g]), p.scale(p.Min, g); math.Float32bits(m) != math.Float32bits(want) {
+				t.Fatalf("%v group %d: -dmin * KMin = %g, Min %g", f, g, m, want)
+			}
+		}
+	}
+}
+
 // TestKNibbleOrder checks the repacking of Q4_K and Q5_K by element: a
 // superblock whose element e has q = e mod 32 (fifth bit set on odd
 // sub-blocks), scale 1, min 0, must put e's q at its canonical place.
@@ -262,6 +287,28 @@ func TestCheck(t *testing.T) {
 		{"sub with min", func(p *Planes) { p.Min = make([]byte, len(p.Scale)) }, "without Min"},
 	} {
 		p := q6k()
+		if err := p.Check(); err != nil {
+			t.Fatal(err)
+		}
+		tt.edit(p)
+		if err := p.Check(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: Check = %v, want %q", tt.name, err, tt.want)
+		}
+	}
+	q4k := func() *Planes {
+		p, _ := FromBlocks(Q4_K, 2, 256, make([]byte, 2*144))
+		return p
+	}
+	for _, tt := range []struct {
+		name string
+		edit func(p *Planes)
+		want string
+	}{
+		{"k scale size", func(p *Planes) { p.KScale = p.KScale[1:] }, "KScale, KMin and KSuper have 15, 16 and 16 bytes"},
+		{"k super size", func(p *Planes) { p.KSuper = p.KSuper[4:] }, "have 16, 16 and 12 bytes, want 16, 16 and 16"},
+		{"k without min", func(p *Planes) { p.Min = nil }, "need float32 scales, a Min plane"},
+	} {
+		p := q4k()
 		if err := p.Check(); err != nil {
 			t.Fatal(err)
 		}

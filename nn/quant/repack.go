@@ -11,7 +11,8 @@ import (
 // (rows after rows, each a whole number of blocks, as in a GGUF tensor's
 // data) into Planes (see the table at Planes for each format's layout).
 // Q4_K's and Q5_K's 6-bit sub-scales are folded into float32 scales (d*sc)
-// and minimums (-dmin*m) exactly as ggml's dequantisation computes them;
+// and minimums (-dmin*m) exactly as ggml's dequantisation computes them,
+// and kept beside them (KScale, KMin, KSuper);
 // Q6_K keeps its int8 sub-scales (Sub) beside the float32 d. Dequantize of
 // the result equals DequantizeBlocks of data bit for bit. It takes time linear in the data, allocates each plane once, and
 // splits large matrices over GOMAXPROCS goroutines; data is not retained.
@@ -47,6 +48,10 @@ func FromBlocks(f Format, rows, cols int, data []byte) (*Planes, error) {
 	switch f {
 	case Q4_1, Q5_1, Q4_K, Q5_K:
 		p.Min = make([]byte, len(p.Scale))
+	}
+	if f == Q4_K || f == Q5_K {
+		groups := n / 32
+		p.KScale, p.KMin, p.KSuper = make([]byte, groups), make([]byte, groups), make([]byte, groups/8*8)
 	}
 	bb := f.BlockBytes()
 	parallel(len(data)/bb, f.BlockElems(), func(lo, hi int) { repack(f, p, data, lo, hi) })
@@ -123,9 +128,12 @@ func repackK(p *Planes, i int, b []byte, five bool) {
 		qh, qs = b[16:48], b[48:176]
 	}
 	le := binary.LittleEndian
+	le.PutUint32(p.KSuper[8*i:], math.Float32bits(d))
+	le.PutUint32(p.KSuper[8*i+4:], math.Float32bits(-dmin))
 	for s := range 8 {
 		sc, m := scaleMinK4(s, scales)
 		g := 8*i + s
+		p.KScale[g], p.KMin[g] = sc, m
 		le.PutUint32(p.Scale[4*g:], math.Float32bits(d*float32(sc)))
 		le.PutUint32(p.Min[4*g:], math.Float32bits(-(dmin * float32(m))))
 	}
