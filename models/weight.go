@@ -413,14 +413,7 @@ func stacked(ws []*Weight) *Weight {
 // are rows loads it at once (4-bit planes in units of 4 bytes, the bytes
 // that one lane of a DOT4 sums; their scales one by one).
 func blockRows(src []byte, rows, n, size int) []byte {
-	dst := make([]byte, len(src))
-	for r := range rows {
-		b, rr := r/rowBlock, r%rowBlock
-		for u := range n {
-			copy(dst[((b*n+u)*rowBlock+rr)*size:][:size], src[(r*n+u)*size:][:size])
-		}
-	}
-	return dst
+	return quant.BlockRows(src, rows, n, size, rowBlock)
 }
 
 // pairGroups rearranges the nibbles of 4- or 5-bit planes (quant.Planes

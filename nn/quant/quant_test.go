@@ -465,3 +465,30 @@ func TestParallel(t *testing.T) {
 		t.Error("QuantizeQ8_0: split differs from one pass")
 	}
 }
+
+// TestBlockRows checks BlockRows against the index arithmetic it stands
+// for, for units of 1, 2, 3 and 4 bytes, and on a plane large enough to
+// be split over goroutines.
+func TestBlockRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, tc := range []struct{ rows, n, size, block int }{
+		{32, 9, 1, 16}, {48, 5, 2, 16}, {16, 7, 3, 8}, {64, 24, 4, 16}, {1024, 512, 4, 16},
+	} {
+		src := make([]byte, tc.rows*tc.n*tc.size)
+		for i := range src {
+			src[i] = byte(r.Uint32())
+		}
+		got := BlockRows(src, tc.rows, tc.n, tc.size, tc.block)
+		for row := range tc.rows {
+			for u := range tc.n {
+				for i := range tc.size {
+					b, rr := row/tc.block, row%tc.block
+					want := src[(row*tc.n+u)*tc.size+i]
+					if g := got[((b*tc.n+u)*tc.block+rr)*tc.size+i]; g != want {
+						t.Fatalf("%+v: row %d unit %d byte %d is %d, want %d", tc, row, u, i, g, want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -208,6 +208,34 @@ func transpose8(x uint64) uint64 {
 	return x ^ t ^ t<<28
 }
 
+// BlockRows rearranges a plane of rows of n units of size bytes each
+// into blocks of block rows, [rows/block, n, block, size]: unit u of block
+// consecutive rows becomes contiguous (what a kernel whose vector lanes
+// are rows loads at once). rows must be a multiple of block and src
+// rows*n*size bytes. Large planes are split over GOMAXPROCS goroutines.
+func BlockRows(src []byte, rows, n, size, block int) []byte {
+	dst := make([]byte, len(src))
+	row := n * size
+	parallel(rows/block, block*row, func(lo, hi int) {
+		for b := lo; b < hi; b++ {
+			out := dst[b*block*row : (b+1)*block*row]
+			for r := range block {
+				in := src[(b*block+r)*row : (b*block+r+1)*row]
+				if size == 4 { // the common case, a word at a time
+					for u := range n {
+						binary.LittleEndian.PutUint32(out[(u*block+r)*4:], binary.LittleEndian.Uint32(in[u*4:]))
+					}
+					continue
+				}
+				for u := range n {
+					copy(out[(u*block+r)*size:][:size], in[u*size:][:size])
+				}
+			}
+		}
+	})
+	return dst
+}
+
 // grain is the fewest elements worth a goroutine of their own.
 const grain = 1 << 19
 
