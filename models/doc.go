@@ -17,8 +17,10 @@
 // A prompt runs as one batched pass (Llama.Prefill); every later token is
 // one step (Llama.Step) that a JIT captures once and replays: the position
 // and the token are variables, so no step recompiles or reschedules
-// anything. The KV cache is a pair of buffers per layer that the steps
-// write in place at the position (Tensor.ShrinkAt).
+// anything. A step attends to a power of two of the cache's first keys
+// past its position (the rest masked), each length a JIT of its own. The
+// KV cache is a pair of buffers per layer that the steps write in place
+// at the position (Tensor.ShrinkAt).
 //
 // # Quantized weights
 //

@@ -120,7 +120,8 @@ type Session struct {
 	rows      *g.Tensor   // [cap, Dim]: a prompt's embeddings
 
 	posVar, tokVar, rowVar *g.Var
-	step, gather           *jit.JIT
+	steps                  map[int]*jit.JIT // by the keys a step attends to (see stepKeys)
+	gather                 *jit.JIT
 }
 
 // NewSession starts a sequence of at most maxLen tokens (the model's
@@ -144,12 +145,7 @@ func (m *Llama) NewSession(maxLen int) *Session {
 	s.posVar = g.NewVar("pos", 0, maxLen-1)
 	s.tokVar = g.NewVar("tok", 0, c.Vocab-1)
 	s.rowVar = g.NewVar("row", 0, maxLen-1)
-	s.step = jit.New(func(in ...*g.Tensor) []*g.Tensor {
-		tok, pos := in[0], in[1]
-		x := m.Embed.Rows(tok, 1).Contiguous() // dequantised once, not per row of the first products
-		h := s.forward(x, at{v: pos})
-		return []*g.Tensor{s.logits(h).Reshape(c.Vocab).Realize()}
-	})
+	s.steps = map[int]*jit.JIT{}
 	s.gather = jit.New(func(in ...*g.Tensor) []*g.Tensor {
 		s.rows.ShrinkAt(0, in[1], 1).Assign(m.Embed.Rows(in[0], 1)).Realize()
 		return nil
@@ -213,9 +209,38 @@ func (s *Session) Step(token int) (*g.Tensor, error) {
 	if err := s.checkTokens([]int{token}); err != nil {
 		return nil, err
 	}
-	out := s.step.Call(s.tokVar.Bind(token), s.posVar.Bind(s.pos))
+	keys := s.stepKeys(s.pos)
+	step := s.steps[keys]
+	if step == nil {
+		c := s.m.Config
+		step = jit.New(func(in ...*g.Tensor) []*g.Tensor {
+			tok, pos := in[0], in[1]
+			x := s.m.Embed.Rows(tok, 1).Contiguous() // dequantised once, not per row of the first products
+			h := s.forward(x, at{v: pos, keys: keys})
+			return []*g.Tensor{s.logits(h).Reshape(c.Vocab).Realize()}
+		})
+		s.steps[keys] = step
+	}
+	out := step.Call(s.tokVar.Bind(token), s.posVar.Bind(s.pos))
 	s.pos++
 	return out[0], nil
+}
+
+// minStepKeys is the fewest keys a decoding step attends to.
+const minStepKeys = 64
+
+// stepKeys is how many of the cache's first keys the step at pos attends
+// to, the later ones masked: the least power of two (at least
+// minStepKeys) past pos, or the whole cache. Each such length is a JIT of
+// its own, captured when the position first reaches it, so a step reads
+// at most twice the keys it needs instead of the whole cache, for a
+// handful of compiled variants of the attention kernels.
+func (s *Session) stepKeys(pos int) int {
+	k := minStepKeys
+	for k <= pos {
+		k *= 2
+	}
+	return min(k, s.cap)
 }
 
 func (s *Session) checkTokens(tokens []int) error {
@@ -231,10 +256,12 @@ func (s *Session) checkTokens(tokens []int) error {
 }
 
 // at says where a pass's tokens go: n tokens from position p, or one token
-// at the position variable v (a decoding step).
+// at the position variable v (a decoding step) that attends to the
+// cache's first keys keys (v's and those before it, the rest masked).
 type at struct {
 	p, n int
 	v    *g.Tensor
+	keys int
 }
 
 func (a at) len() int {
@@ -268,8 +295,8 @@ func (s *Session) forward(x *g.Tensor, a at) *g.Tensor {
 	var keys int
 	var mask *g.Tensor // bool [T, keys]
 	if a.v != nil {
-		keys = s.cap
-		mask = s.positions.Le(a.v).Reshape(1, keys)
+		keys = a.keys
+		mask = s.positions.Shrink([][2]int{{0, keys}}).Le(a.v).Reshape(1, keys)
 	} else {
 		keys = a.p + a.n
 		mask = s.positions.Shrink([][2]int{{0, keys}}).Reshape(1, keys).Le(

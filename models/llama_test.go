@@ -2,6 +2,7 @@ package models
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -106,5 +107,51 @@ func TestStories260KFormatsAgree(t *testing.T) {
 		if lb, err = b.Step(next[i]); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestStepKeys checks that decoding steps attend to a power of two of the
+// cache's keys (at least minStepKeys, at most the whole cache) past their
+// position, and that steps on either side of each change of length give
+// the logits a prompt pass gives at the same positions.
+func TestStepKeys(t *testing.T) {
+	m, _, err := Open("", OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	s := m.NewSession(n)
+	for _, c := range [][2]int{{0, 64}, {63, 64}, {64, 128}, {127, 128}, {128, 200}, {199, 200}} {
+		if got := s.stepKeys(c[0]); got != c[1] {
+			t.Errorf("stepKeys(%d) = %d, want %d", c[0], got, c[1])
+		}
+	}
+	toks := make([]int, 140)
+	for i := range toks {
+		toks[i] = (i*37 + 5) % m.Config.Vocab
+	}
+	scores, err := m.NewSession(n).Scores(toks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := scores.Float32s()
+	vocab := m.Config.Vocab
+	for i, tok := range toks {
+		l, err := s.Step(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i != 0 && i != 63 && i != 64 && i != 127 && i != 128 && i != 139 {
+			continue
+		}
+		got := l.Float32s()
+		for j, v := range got {
+			if d := math.Abs(float64(v - want[i*vocab+j])); d > 1e-4*(1+math.Abs(float64(v))) {
+				t.Fatalf("step at position %d: logit %d is %g, the prompt pass's %g", i, j, v, want[i*vocab+j])
+			}
+		}
+	}
+	if len(s.steps) != 3 {
+		t.Errorf("140 steps in a session of %d made %d step variants, want 3 (64, 128 and 200 keys)", n, len(s.steps))
 	}
 }
