@@ -50,6 +50,11 @@ type Llama struct {
 	Layers []LlamaLayer
 	Norm   *g.Tensor // [Dim]
 	Output *Weight   // [Vocab, Dim]; Embed itself when tied
+	// KVCache is the type a new session keeps its keys and values in:
+	// float32 (also for the zero value) or float16, as llama.cpp does by
+	// default: half the bytes a step reads at long contexts, each key and
+	// value rounded to half precision when it is written.
+	KVCache g.DType
 }
 
 // LlamaLayer is one transformer block.
@@ -134,10 +139,18 @@ func (m *Llama) NewSession(maxLen int) *Session {
 	if maxLen <= 0 {
 		panic("models: NewSession: no length given and the model has no context length")
 	}
+	kv := m.KVCache
+	switch kv {
+	case 0:
+		kv = g.Float32
+	case g.Float32, g.Float16:
+	default:
+		panic(fmt.Sprintf("models: NewSession: a KV cache of %v (want float32 or float16)", kv))
+	}
 	s := &Session{m: m, cap: maxLen}
 	for range c.Layers {
-		s.k = append(s.k, g.Zeros(maxLen, c.KVHeads, c.HeadDim).Contiguous().Realize())
-		s.v = append(s.v, g.Zeros(maxLen, c.KVHeads, c.HeadDim).Contiguous().Realize())
+		s.k = append(s.k, g.Zeros(maxLen, c.KVHeads, c.HeadDim).Cast(kv).Contiguous().Realize())
+		s.v = append(s.v, g.Zeros(maxLen, c.KVHeads, c.HeadDim).Cast(kv).Contiguous().Realize())
 	}
 	s.cos, s.sin = ropeTables(c, maxLen)
 	s.positions = g.Arange(maxLen).Realize()
@@ -313,10 +326,11 @@ func (s *Session) forward(x *g.Tensor, a at) *g.Tensor {
 		// One schedule for the three projections, which share the norm,
 		// and the residual stream they read: realized here, it is computed
 		// once, not again by every later block's schedule.
-		g.Realize(x, q, a.window(s.k[i]).Assign(k), a.window(s.v[i]).Assign(v))
+		kv := s.k[i].DType()
+		g.Realize(x, q, a.window(s.k[i]).Assign(k.Cast(kv)), a.window(s.v[i]).Assign(v.Cast(kv)))
 
-		ks := s.k[i].Shrink([][2]int{{0, keys}, {0, c.KVHeads}, {0, c.HeadDim}})
-		vs := s.v[i].Shrink([][2]int{{0, keys}, {0, c.KVHeads}, {0, c.HeadDim}})
+		ks := s.k[i].Shrink([][2]int{{0, keys}, {0, c.KVHeads}, {0, c.HeadDim}}).Cast(g.Float32)
+		vs := s.v[i].Shrink([][2]int{{0, keys}, {0, c.KVHeads}, {0, c.HeadDim}}).Cast(g.Float32)
 		qh := q.Reshape(T, c.KVHeads, group, c.HeadDim).Permute(1, 2, 0, 3)       // [KV, group, T, hd]
 		scores := qh.Matmul(ks.Permute(1, 2, 0).Unsqueeze(1)).Mul(float32(scale)) // [KV, group, T, keys]
 		probs := mask.Where(scores, float32(math.Inf(-1))).Softmax(-1)

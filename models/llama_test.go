@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	g "github.com/gograd/gograd"
 )
 
 // sharedData returns the path of a file under ../shared/data (beside the
@@ -153,5 +155,46 @@ func TestStepKeys(t *testing.T) {
 	}
 	if len(s.steps) != 3 {
 		t.Errorf("140 steps in a session of %d made %d step variants, want 3 (64, 128 and 200 keys)", n, len(s.steps))
+	}
+}
+
+// TestHalfKVCache checks a session whose KV cache is float16: its buffers
+// are half the bytes, and its logits stay within half precision's
+// rounding of a float32 cache's, in a prompt pass and in steps.
+func TestHalfKVCache(t *testing.T) {
+	m, _, err := Open("", OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(kv g.DType) [][]float32 {
+		m.KVCache = kv
+		s := m.NewSession(80)
+		if got := s.k[0].DType(); got != kv {
+			t.Fatalf("a session of a %v cache keeps %v keys", kv, got)
+		}
+		l, err := s.Prefill([]int{1, 403, 407, 261, 378})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := [][]float32{l.Float32s()}
+		for _, tok := range []int{432, 383, 286, 300, 7} {
+			if l, err = s.Step(tok); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, l.Float32s())
+		}
+		return out
+	}
+	full, half := run(g.Float32), run(g.Float16)
+	m.KVCache = 0
+	for i := range full {
+		var top, diff float64
+		for j := range full[i] {
+			top = max(top, math.Abs(float64(full[i][j])))
+			diff = max(diff, math.Abs(float64(full[i][j]-half[i][j])))
+		}
+		if diff > 1e-2*top || diff == 0 {
+			t.Errorf("logits %d: a float16 cache differs from a float32 one by %g (largest logit %g): want a rounding's worth, not 0", i, diff, top)
+		}
 	}
 }

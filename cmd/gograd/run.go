@@ -22,7 +22,7 @@ import (
 // runFlags are the flags of "gograd run" (and what "gograd bench llm" and
 // "gograd eval" share of them).
 type modelFlags struct {
-	model, tokenizer, device, quantize *string
+	model, tokenizer, device, quantize, kv *string
 }
 
 func addModelFlags(fs interface {
@@ -33,6 +33,7 @@ func addModelFlags(fs interface {
 		tokenizer: fs.String("tokenizer", "", "tokenizer of a llama2.c checkpoint or Hugging Face folder: tokenizer.bin, a SentencePiece tokenizer.model, a tokenizer.json or a GGUF file (default: tokenizer.bin beside the checkpoint; tokenizer.model, else tokenizer.json, inside the folder)"),
 		device:    fs.String("device", "", "device to run on, like CPU or GO (default: DEV, else the best available)"),
 		quantize:  fs.String("quantize", "", "convert the float weights on load: int8 (Q8_0) or int4 (Q4_0)"),
+		kv:        fs.String("kv", "f16", "the KV cache's type: f16 (as llama.cpp's default) or f32"),
 	}
 }
 
@@ -46,6 +47,15 @@ func (f modelFlags) load(c *cli) (*models.Llama, *tokenizer.Tokenizer, string, e
 	d, err := device.Get(dev)
 	if err != nil {
 		return nil, nil, "", err
+	}
+	var kv g.DType
+	switch *f.kv {
+	case "f16":
+		kv = g.Float16
+	case "f32":
+		kv = g.Float32
+	default:
+		return nil, nil, "", fmt.Errorf("--kv %q: want f16 or f32", *f.kv)
 	}
 	g.SetDefaultDevice(d.Name)
 	// The weights are nearly all of the Go heap and never become garbage,
@@ -62,6 +72,7 @@ func (f modelFlags) load(c *cli) (*models.Llama, *tokenizer.Tokenizer, string, e
 	if err != nil {
 		return nil, nil, "", err
 	}
+	m.KVCache = kv
 	bits := 0
 	switch *f.quantize {
 	case "":

@@ -53,6 +53,7 @@ func TestRunBadInput(t *testing.T) {
 		{[]string{"run", "--model", dir + "/missing.gguf", "hi"}, 1, "no such file"},
 		{[]string{"run", "--model", short, "hi"}, 1, "short.gguf"},
 		{[]string{"run", "--quantize", "int3", "hi"}, 1, "want int8 or int4"},
+		{[]string{"run", "--kv", "q8_0", "hi"}, 1, "want f16 or f32"},
 		{[]string{"run", "--top-p", "2", "hi"}, 1, "bad sampling flags"},
 		{[]string{"run", "--device", "NOSUCH", "hi"}, 1, "unknown device"},
 		{[]string{"run", "--ctx", "3", "Once upon a time"}, 1, "no room"},
