@@ -12,18 +12,15 @@ type GenerateStats struct {
 	PromptTokens int
 	PromptTime   time.Duration // the batched prompt pass, including its first compile
 	Tokens       int           // tokens generated
-	// WarmupSteps are the first decoding steps, which compile the step's
-	// kernels (unless cached) and capture them for the JIT, and
-	// WarmupTime their time.
+	// WarmupSteps are the decoding steps that compile the step's kernels
+	// (unless cached) and capture them for the JIT: the first two, and
+	// two more each time the steps begin to attend to more of the cache
+	// (see Session.Step). WarmupTime is their time and their sampling's.
 	WarmupSteps int
 	WarmupTime  time.Duration
-	Steps       int           // decoding steps after the warm-up (the first token comes from the prompt pass)
+	Steps       int           // the other decoding steps, JIT replays (the first token comes from the prompt pass)
 	DecodeTime  time.Duration // those steps and their sampling
 }
-
-// warmupSteps is how many steps the JIT needs before it replays: one runs
-// normally, one is captured.
-const warmupSteps = 2
 
 // PromptRate and DecodeRate are tokens per second (0 when nothing ran).
 func (st GenerateStats) PromptRate() float64 { return rate(st.PromptTokens, st.PromptTime) }
@@ -70,13 +67,20 @@ func (s *Session) Generate(prompt []int, o GenerateOptions) ([]int, GenerateStat
 	var out []int
 	st.PromptTokens = len(prompt)
 	scores := make([]float32, s.m.Config.Vocab) // each step's logits, read into one slice
+	warmup := false                             // whether the step that made logits was a warm-up
 	for {
 		g.CopyTo(scores, logits)
 		tok := sm.Sample(scores, history)
-		if len(out) == 0 {
-			st.PromptTime = time.Since(start)
-			start = time.Now()
+		now := time.Now()
+		switch d := now.Sub(start); {
+		case len(out) == 0:
+			st.PromptTime = d
+		case warmup:
+			st.WarmupTime += d
+		default:
+			st.DecodeTime += d
 		}
+		start = now
 		if o.Stop != nil && o.Stop(tok) {
 			break
 		}
@@ -88,24 +92,15 @@ func (s *Session) Generate(prompt []int, o GenerateOptions) ([]int, GenerateStat
 		if len(out) >= max {
 			break
 		}
-		if logits, err = s.Step(tok); err != nil {
+		if logits, warmup, err = s.step(tok); err != nil {
 			return out, st, err
 		}
-		if st.WarmupSteps < warmupSteps {
+		if warmup {
 			st.WarmupSteps++
-			if st.WarmupSteps == warmupSteps {
-				st.WarmupTime = time.Since(start)
-				start = time.Now()
-			}
-			continue
+		} else {
+			st.Steps++
 		}
-		st.Steps++
 	}
 	st.Tokens = len(out)
-	if st.WarmupSteps < warmupSteps {
-		st.WarmupTime = time.Since(start)
-	} else {
-		st.DecodeTime = time.Since(start)
-	}
 	return out, st, nil
 }

@@ -219,8 +219,15 @@ func (s *Session) pass(tokens []int) (*g.Tensor, error) {
 // Step runs one token after those in the cache and returns the logits
 // after it: float32 [Vocab], valid until the next Step.
 func (s *Session) Step(token int) (*g.Tensor, error) {
+	l, _, err := s.step(token)
+	return l, err
+}
+
+// step is Step, also reporting whether the step was a warm-up: one that
+// ran normally or was captured, not a JIT replay.
+func (s *Session) step(token int) (logits *g.Tensor, warmup bool, err error) {
 	if err := s.checkTokens([]int{token}); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	keys := s.stepKeys(s.pos)
 	step := s.steps[keys]
@@ -234,9 +241,10 @@ func (s *Session) Step(token int) (*g.Tensor, error) {
 		})
 		s.steps[keys] = step
 	}
+	warmup = step.Captured() == nil
 	out := step.Call(s.tokVar.Bind(token), s.posVar.Bind(s.pos))
 	s.pos++
-	return out[0], nil
+	return out[0], warmup, nil
 }
 
 // minStepKeys is the fewest keys a decoding step attends to.

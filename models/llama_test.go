@@ -198,3 +198,25 @@ func TestHalfKVCache(t *testing.T) {
 		}
 	}
 }
+
+// TestGenerateWarmups checks Generate's count of warm-up steps: two (one
+// run, one captured) for each length of keys the steps attend to.
+func TestGenerateWarmups(t *testing.T) {
+	m, _, err := Open("", OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := m.NewSession(200)
+	// One prompt token, then 139 steps at positions 1 to 139: 64, 128 and
+	// all 200 keys.
+	out, st, err := s.Generate([]int{1}, GenerateOptions{MaxTokens: 140})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 140 || st.WarmupSteps != 6 || st.Steps != 133 {
+		t.Errorf("140 tokens: got %d, %d warm-up steps and %d others; want 140, 6 and 133", len(out), st.WarmupSteps, st.Steps)
+	}
+	if st.WarmupTime <= 0 || st.DecodeTime <= 0 {
+		t.Errorf("warm-up time %v, decode time %v: want both", st.WarmupTime, st.DecodeTime)
+	}
+}
