@@ -249,51 +249,9 @@ func TestCheck(t *testing.T) {
 		p, _ := FromBlocks(Q5_1, 2, 64, make([]byte, 4*24))
 		return p
 	}
-	tests := []struct {
-		name string
-		edit func(p *Planes)
-		want string
-	}{
-		{"bits", func(p *Planes) { p.Bits = 3 }, "want 8, 5 or 4"},
-		{"group", func(p *Planes) { p.Group = 16 }, "want groups of 32"},
-		{"q", func(p *Planes) { p.Q = p.Q[1:] }, "Q has 63 bytes, want 64"},
-		{"high", func(p *Planes) { p.High = nil }, "High has 0 bytes, want 16"},
-		{"scale", func(p *Planes) { p.ScaleF16 = false }, "Scale has 8 bytes, want 16"},
-		{"min", func(p *Planes) { p.Min = p.Min[2:] }, "Min has 6 bytes, want 8"},
-		{"high on 4 bits", func(p *Planes) { p.Bits = 4 }, "has a High plane"},
-	}
-	if err := good().Check(); err != nil {
-		t.Fatal(err)
-	}
-	for _, tt := range tests {
-		p := good()
-		tt.edit(p)
-		err := p.Check()
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%s: Check = %v, want %q", tt.name, err, tt.want)
-		}
-	}
 	q6k := func() *Planes {
 		p, _ := FromBlocks(Q6_K, 2, 256, make([]byte, 2*210))
 		return p
-	}
-	for _, tt := range []struct {
-		name string
-		edit func(p *Planes)
-		want string
-	}{
-		{"sub size", func(p *Planes) { p.Sub = p.Sub[1:] }, "Sub has 31 bytes, want 32"},
-		{"sub group", func(p *Planes) { p.SubGroup = 24 }, "sub-scales per 24 elements in groups of 256"},
-		{"sub with min", func(p *Planes) { p.Min = make([]byte, len(p.Scale)) }, "without Min"},
-	} {
-		p := q6k()
-		if err := p.Check(); err != nil {
-			t.Fatal(err)
-		}
-		tt.edit(p)
-		if err := p.Check(); err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%s: Check = %v, want %q", tt.name, err, tt.want)
-		}
 	}
 	q4k := func() *Planes {
 		p, _ := FromBlocks(Q4_K, 2, 256, make([]byte, 2*144))
@@ -301,16 +259,27 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		name string
+		base func() *Planes // planes that pass Check
 		edit func(p *Planes)
 		want string
 	}{
-		{"k scale size", func(p *Planes) { p.KScale = p.KScale[1:] }, "KScale, KMin and KSuper have 15, 16 and 16 bytes"},
-		{"k super size", func(p *Planes) { p.KSuper = p.KSuper[4:] }, "have 16, 16 and 12 bytes, want 16, 16 and 16"},
-		{"k without min", func(p *Planes) { p.Min = nil }, "need float32 scales, a Min plane"},
+		{"bits", good, func(p *Planes) { p.Bits = 3 }, "want 8, 5 or 4"},
+		{"group", good, func(p *Planes) { p.Group = 16 }, "want groups of 32"},
+		{"q", good, func(p *Planes) { p.Q = p.Q[1:] }, "Q has 63 bytes, want 64"},
+		{"high", good, func(p *Planes) { p.High = nil }, "High has 0 bytes, want 16"},
+		{"scale", good, func(p *Planes) { p.ScaleF16 = false }, "Scale has 8 bytes, want 16"},
+		{"min", good, func(p *Planes) { p.Min = p.Min[2:] }, "Min has 6 bytes, want 8"},
+		{"high on 4 bits", good, func(p *Planes) { p.Bits = 4 }, "has a High plane"},
+		{"sub size", q6k, func(p *Planes) { p.Sub = p.Sub[1:] }, "Sub has 31 bytes, want 32"},
+		{"sub group", q6k, func(p *Planes) { p.SubGroup = 24 }, "sub-scales per 24 elements in groups of 256"},
+		{"sub with min", q6k, func(p *Planes) { p.Min = make([]byte, len(p.Scale)) }, "without Min"},
+		{"k scale size", q4k, func(p *Planes) { p.KScale = p.KScale[1:] }, "KScale, KMin and KSuper have 15, 16 and 16 bytes"},
+		{"k super size", q4k, func(p *Planes) { p.KSuper = p.KSuper[4:] }, "have 16, 16 and 12 bytes, want 16, 16 and 16"},
+		{"k without min", q4k, func(p *Planes) { p.Min = nil }, "need float32 scales, a Min plane"},
 	} {
-		p := q4k()
+		p := tt.base()
 		if err := p.Check(); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: the planes before the edit: %v", tt.name, err)
 		}
 		tt.edit(p)
 		if err := p.Check(); err == nil || !strings.Contains(err.Error(), tt.want) {
