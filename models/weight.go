@@ -318,19 +318,19 @@ func fifthFour(hb *g.Tensor, f int) *g.Tensor {
 // store them as unsigned bytes (an exclusive or of the sign bit).
 const blockBias = 0x80
 
-// stackMax is the most bytes of values (4-bit ones two a byte) StackRows
-// puts in one weight. Stacking the small projections of a 110M model (a layer's q, k
-// and v, 768 rows each; its gate and up) made its decoding 3-17% faster
-// in four alternating pairs (fewer, longer kernels), while a 1.1B model's
-// gate and up (11264 x 2048, 13 MB) stacked were no faster per kernel and
-// its tokens a little slower.
+// stackMax is the most bytes of values (4- and 5-bit ones counted two a
+// byte) StackRows puts in one weight. Stacking the small projections of a
+// 110M model (a layer's q, k and v, 768 rows each; its gate and up) made
+// its decoding 3-17% faster in four alternating pairs (fewer, longer
+// kernels), while a 1.1B model's gate and up (11264 x 2048, 13 MB)
+// stacked were no faster per kernel and its tokens a little slower.
 const stackMax = 4 << 20
 
 // StackRows stacks weights of the same columns by rows into one weight
-// where that helps: blocked planes of one kind (4 bits: Q4_0, Q4_1, Q4_K
-// and int4; 8 bits: Q8_0 and int8; in blocks of 16 rows) of stackMax
-// bytes or fewer in all. It returns weights that are
-// rows of the stacked one, in order, sharing its memory (the originals'
+// where that helps: blocked planes of one kind (in blocks of 16 rows: 4
+// bits, Q4_0, Q4_1, Q4_K and int4; 5 bits, Q5_0, Q5_1 and Q5_K; 8 bits,
+// Q8_0 and int8) of stackMax bytes or fewer in all. It returns weights
+// that are rows of the stacked one, in order, sharing its memory (the originals'
 // planes can then be freed), and true; or ws and false. ApplyAll of the
 // returned weights, all of them in order, runs one matrix-vector product.
 func StackRows(ws ...*Weight) ([]*Weight, bool) {
@@ -614,13 +614,13 @@ func halves(t *g.Tensor) (even, odd *g.Tensor) {
 }
 
 // intApply is Apply for planes without minimums, or blocked ones (see
-// blockedApply), in integers as ggml does it: x (padded to the planes' groups) is quantized to int8 in the
-// weight's groups (one float scale each, the largest magnitude mapped to
-// 127), each group's integer products are summed in int32 two at a time
-// (the pairs become one multiply-add instruction, DOT2, on the CPU), and
-// only those sums are converted to float and scaled by both groups'
-// scales. The weight is read once, as bytes, with no per-element
-// conversion to float.
+// blockedApply), in integers as ggml does it: x (padded to the planes'
+// groups) is quantized to int8 in the weight's groups (one float scale
+// each, the largest magnitude mapped to 127), each group's integer
+// products are summed in int32 two at a time (the pairs become one
+// multiply-add instruction, DOT2, on the CPU), and only those sums are
+// converted to float and scaled by both groups' scales. The weight is
+// read once, as bytes, with no per-element conversion to float.
 func (w *Weight) intApply(x *g.Tensor, a *qActs) *g.Tensor {
 	lead := slices.Clone(x.Shape()[:x.Ndim()-1])
 	group := w.q.group
@@ -759,6 +759,9 @@ func (w *Weight) blockedApply(a *qActs, lead []int) *g.Tensor {
 		off := g.Full(index(xh, nl+2, 0).Shape(), uint8(offset), g.Uint8)
 		intSum = func(k int) *g.Tensor {
 			x4 := index(xh, nl+2, k)
+			if offset == 0 {
+				return dot(whole(k), x4)
+			}
 			return dot(whole(k), x4).Sub(dot(off, x4))
 		}
 		sumAxes = append(sumAxes, nl+2)

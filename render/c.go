@@ -482,12 +482,12 @@ func (r *cRenderer) render(uops []*uop.UOp) (err error) {
 					r.streamed[u] = true
 				}
 			}
-			if u.Op == uop.LOAD && len(ranges) > 0 && !whole[u] && streamsBytes(u, ranges, trips) {
+			if u.Op == uop.LOAD && len(ranges) > 0 && streamsBytes(u, ranges, trips) {
 				// Bytes streamed from memory cost more than an
 				// operation each: a 64-byte line takes about as long as
 				// 16 operations on one core (15 GB/s), and a second
 				// thread doubles the lines in flight.
-				r.prefetch[u] = true
+				r.prefetch[u] = !whole[u]
 				r.k.Work += trips * int64(u.DType.Count()) / 4
 			}
 		}
