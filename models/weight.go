@@ -89,12 +89,6 @@ func QuantWeight(p *quant.Planes) (*Weight, error) {
 	units, fours := groups, p.Group/4 // of a blocked plane's four bytes (8 bits: a group's)
 	switch {
 	case p.Bits == 8 && blocked:
-		// As unsigned bytes q+blockBias: a DOT4 multiplies unsigned
-		// bytes by signed ones.
-		qb = make([]byte, len(p.Q))
-		for i, v := range p.Q {
-			qb[i] = v ^ blockBias
-		}
 	case p.Bits == 8:
 		w.q.q = g.FromBytesShared(qb, nil, g.Int8, p.Rows, p.Cols)
 	default:
@@ -102,16 +96,19 @@ func QuantWeight(p *quant.Planes) (*Weight, error) {
 		groups = (groups + 1) / 2 * 2
 		units, fours = groups/2, 8 // pairs of groups
 		w.q.pad = groups*p.Group - p.Cols
-		w.q.q = g.FromBytesShared(qb, nil, g.Uint8, p.Rows, groups*16)
 	}
-	if high != nil {
-		w.q.high = g.FromBytesShared(high, nil, g.Uint8, p.Rows, groups*4)
-	}
-	w.q.scale = g.FromBytesShared(scale, nil, sdt, p.Rows, groups)
-	if min != nil {
-		w.q.min = g.FromBytesShared(min, nil, sdt, p.Rows, groups)
-	}
-	if blocked {
+	if !blocked {
+		if p.Bits != 8 {
+			w.q.q = g.FromBytesShared(qb, nil, g.Uint8, p.Rows, groups*16)
+		}
+		if high != nil {
+			w.q.high = g.FromBytesShared(high, nil, g.Uint8, p.Rows, groups*4)
+		}
+		w.q.scale = g.FromBytesShared(scale, nil, sdt, p.Rows, groups)
+		if min != nil {
+			w.q.min = g.FromBytesShared(min, nil, sdt, p.Rows, groups)
+		}
+	} else {
 		nb := p.Rows / rowBlock
 		perRow := func(b []byte) *g.Tensor { // a scale or minimum per group
 			if b == nil {
@@ -120,7 +117,15 @@ func QuantWeight(p *quant.Planes) (*Weight, error) {
 			return g.FromBytesShared(blockRows(b, p.Rows, groups, len(b)/(p.Rows*groups)), nil, sdt, nb, groups, rowBlock)
 		}
 		q := w.q
-		q.qb = g.FromBytesShared(blockRows(qb, p.Rows, units*fours, 4), nil, g.Uint8, nb, units, fours, rowBlock, 4)
+		b := blockRows(qb, p.Rows, units*fours, 4)
+		if p.Bits == 8 {
+			// As unsigned bytes q+blockBias: a DOT4 multiplies unsigned
+			// bytes by signed ones.
+			for i := range b {
+				b[i] ^= blockBias
+			}
+		}
+		q.qb = g.FromBytesShared(b, nil, g.Uint8, nb, units, fours, rowBlock, 4)
 		if high != nil {
 			q.hb = g.FromBytesShared(blockRows(fifthBits(high), p.Rows, groups, 4), nil, g.Uint8, nb, units, 2, rowBlock, 4)
 		}
@@ -737,12 +742,12 @@ func (w *Weight) blockedApply(a *qActs, lead []int) *g.Tensor {
 	sumAxes := []int{nl + 1}
 	bcast := []int{nb, units, rowBlock}                // the scales' shape against them
 	xsShape := append(slices.Clone(lead), 1, units, 1) // and x's scales'
-	// x's sums over each group, [..., 1, units, parts, 1].
+	single := uop.Prod(lead) == 1
+	// x's sums over each group, [..., 1, units, parts, 1], for one token.
 	var xsum *g.Tensor
-	if offset != 0 || w.q.mb != nil {
+	if single && (offset != 0 || w.q.mb != nil) {
 		xsum = a.groupSums().Reshape(append(slices.Clone(lead), 1, units, np, 1)...)
 	}
-	single := uop.Prod(lead) == 1
 	if single {
 		intSum = func(k int) *g.Tensor {
 			x4 := index(xh, nl+2, k)
