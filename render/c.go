@@ -423,9 +423,13 @@ func (r *cRenderer) declare(name string, src func() string) {
 // 512-bit loads to spare: GCC 12 tunes -march=native on a Zen 4 or 5 as a
 // Zen 3 and then folds the tile's vector loads into its FMAs, loading each
 // vector of a matmul's panel once per row of the tile (20 loads per 16 FMAs
-// instead of 8: 84 against 110 GFLOP/s on one core).
+// instead of 8: 84 against 110 GFLOP/s on one core). It is a pragma ahead
+// of the whole source, headers and helpers included: GCC inlines no
+// function whose target options differ from its caller's, so a tuned
+// kernel alone (a function attribute) called every helper (a DOT4, a half
+// load) out of line, spilling its tile around each call.
 const tileTuning = "#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)\n" +
-	"__attribute__((target(\"tune=icelake-server\")))\n#endif\n"
+	"#pragma GCC target(\"tune=icelake-server\")\n#endif\n"
 
 // registerTile reports whether the kernel keeps a tile of at least eight
 // vector accumulators (a matmul's or a convolution's outputs).
@@ -497,12 +501,12 @@ func (r *cRenderer) render(uops []*uop.UOp) (err error) {
 	}
 	src := r.b.String()
 	var out strings.Builder
+	if registerTile(uops) {
+		out.WriteString(tileTuning)
+	}
 	out.WriteString(cPrelude)
 	for _, t := range r.typeOrder {
 		out.WriteString(r.types[t] + "\n")
-	}
-	if registerTile(uops) {
-		out.WriteString(tileTuning)
 	}
 	fmt.Fprintf(&out, "void %s(void **bufs, const long long *vars, long long start, long long end) {\n", r.k.Name)
 	// Buffers do not alias, except in a kernel with several outputs updated

@@ -272,13 +272,14 @@ func (r *cpuRuntime) Compile(name string, src any) (device.Program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cpu: %s not in %s: %w", k.Name, so, err)
 	}
-	return &program{k: k, fn: fn, rt: r}, nil
+	return &program{k: k, fn: fn, rt: r, so: so}, nil
 }
 
 type program struct {
 	k  *render.CKernel
 	fn uintptr
 	rt *cpuRuntime
+	so string
 }
 
 // minWorkPerThread is the work (operations executed, vector or scalar)
@@ -288,6 +289,9 @@ const minWorkPerThread = 1 << 16
 
 // Source is the kernel's C source.
 func (p *program) Source() string { return p.k.Src }
+
+// Library is the path of the shared object the kernel was loaded from.
+func (p *program) Library() string { return p.so }
 
 func (p *program) Run(bufs []device.Mem, vars []int64) error {
 	ptrs := make([]uintptr, len(bufs)+1)
