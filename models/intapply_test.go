@@ -127,6 +127,7 @@ func TestQuantWeight(t *testing.T) {
 // the dequantized weight within the activations' rounding error. 288
 // columns are 9 groups: the 4- and 5-bit pairs' padding.
 func TestQuantApplyInIntegers(t *testing.T) {
+	defer func(w int) { fourSumsWork = w }(fourSumsWork)
 	rng := rand.New(rand.NewPCG(1, 2))
 	quantized := func(f quantizer, rows, cols int) *quant.Planes {
 		p, err := f(rows, cols, normals(rng, rows*cols, 0.05))
@@ -152,7 +153,19 @@ func TestQuantApplyInIntegers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rows, cols := tc.p.Rows, tc.p.Cols
-			for _, tokens := range []int{1, 5} {
+			// Blocked planes take several rows of x in two forms: a
+			// group's sums of four added in int32 (as for one row), and
+			// for small products each sum of four scaled on its own.
+			for _, form := range []struct {
+				tokens    int
+				groupSums bool
+			}{{1, true}, {5, false}, {5, true}} {
+				tokens := form.tokens
+				if form.groupSums {
+					fourSumsWork = 0
+				} else {
+					fourSumsWork = math.MaxInt
+				}
 				x := make([]float32, tokens*cols)
 				for i := range x {
 					x[i] = float32(rng.NormFloat64())
@@ -174,7 +187,7 @@ func TestQuantApplyInIntegers(t *testing.T) {
 					for o := range rows {
 						gv := float64(got[tok*rows+o])
 						if d := math.Abs(gv - want[o]); d > 1e-5*scale[o] {
-							t.Fatalf("%d tokens, token %d, row %d: %g, want %g (integer reference)", tokens, tok, o, gv, want[o])
+							t.Fatalf("%d tokens (group sums %v), token %d, row %d: %g, want %g (integer reference)", tokens, form.groupSums, tok, o, gv, want[o])
 						}
 						var f float64 // the float product with the dequantized weight
 						for i := range cols {

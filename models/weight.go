@@ -52,6 +52,8 @@ type planes struct {
 	// subBlocks [rows/rowBlock, groups, 16, rowBlock] in blocks too; q,
 	// scale and sub are then views of them.
 	six, subBlocks *g.Tensor
+	// lanes are blocked planes' fours split by lanes (see fourLanes).
+	lanes [][][4]*g.Tensor
 }
 
 // rowBlock is the rows of a blocked 4-bit plane: the lanes of one AVX-512
@@ -290,6 +292,7 @@ func (p *planes) setViews() {
 	if mb != nil {
 		p.min = mb.Permute(0, 2, 1).Reshape(rows, groups)
 	}
+	p.lanes = p.fourLanes()
 }
 
 // fifthBits reorders 5-bit planes' fifth bits (each group's little-endian
@@ -690,35 +693,114 @@ func (w *Weight) intApply(x *g.Tensor, a *qActs) *g.Tensor {
 // group's four bytes at a time for rowBlock rows at once, the rows being
 // the vector lanes (so the sums need no adding across lanes, and x's four
 // bytes are broadcast to every row), as llama.cpp's repacked Q4_0 kernels
-// do. For one row of x (decoding) a group's sums of four are added in
-// int32, written out term by term so that they stay in one loop body, and
-// the offset (8-bit planes: blockBias) is taken off once per group, as the
-// offset times x's sum over the group (a small reduction of its own, once
-// per activation); only then is the sum converted to float and scaled.
-// That is about a third of the instructions of converting and scaling each
-// sum of four, which a batch of rows (a prompt) still does: there the
-// extra reduction cost more than it saved.
+// do. For each row of x a group's sums of four are added in int32, written
+// out term by term so that they stay in one loop body, and the offset
+// (8-bit planes: blockBias) is taken off once per group, as the offset
+// times x's sum over the group (a small reduction of its own, once per
+// activation); only then is the sum converted to float and scaled, with
+// the minimums times x's group sums added before x's scale.
+//
+// That form's graph is large (each DOT4 a few nodes of its own), and a
+// prompt's graph is built and scheduled anew each time, at a cost that
+// does not grow with the prompt while the kernel's does: a product of
+// fewer than fourSumsWork multiply-adds for more than one row of x takes
+// fourSumsApply's form instead.
 func (w *Weight) blockedApply(a *qActs, lead []int) *g.Tensor {
+	if n := uop.Prod(lead); n > 1 && n*w.Out*w.In < fourSumsWork {
+		return w.fourSumsApply(a, lead)
+	}
 	xq, xs := a.xq, a.xs // [..., groups, group], [..., groups]
 	nb, units, fours := w.q.qb.Dim(0), w.q.qb.Dim(1), w.q.qb.Dim(2)
-	// A unit's parts: a pair of 4- or 5-bit groups is the even group in
-	// the low nibbles and the odd one in the high nibbles (5 bits: and
-	// their fifth bits); an 8-bit unit is one group. Each is [blocks,
-	// units, fours, rows, 4] (whole), four c of part k [blocks, units,
-	// rows, 4] (four).
+	lanes := w.q.lanes
+	np, nl := len(lanes), len(lead)
+	offset := blockBias
+	if w.q.bits != 8 {
+		offset = w.q.offset
+	}
+	// Every operand below keeps a last axis of 1, as the weight's lanes
+	// have it, so that x's lanes are single views: x's bytes as int32
+	// [..., 1 (block), units, 1 (row), unit], part k's four c's lane j at
+	// (k*fours+c)*4+j of the unit, and x's sums over each group [..., 1,
+	// units, 1, parts].
+	xr := xq.Cast(g.Int32).Reshape(append(slices.Clone(lead), 1, units, 1, np*fours*4)...)
+	last := func(t *g.Tensor, i int) *g.Tensor { return along(t, -1, i, i+1) }
+	var xsum *g.Tensor
+	if offset != 0 || w.q.mb != nil {
+		xsum = a.groupSums().Reshape(append(slices.Clone(lead), 1, units, 1, np)...)
+	}
+	// intSum is part k's int32 sums, offset taken off: [..., blocks,
+	// units, rows, 1].
+	intSum := func(k int) *g.Tensor {
+		var s *g.Tensor
+		for c := range fours {
+			var xl [4]*g.Tensor
+			for j := range xl {
+				xl[j] = last(xr, (k*fours+c)*4+j)
+			}
+			if d := dot4Lanes(lanes[k][c], xl); s == nil {
+				s = d
+			} else {
+				s = s.Add(d)
+			}
+		}
+		if offset != 0 {
+			s = s.Sub(last(xsum, k).Mul(int32(offset)))
+		}
+		return s
+	}
+	// part is plane t [blocks, groups, rows] as part k's, [blocks, units,
+	// rows, 1].
+	part := func(t *g.Tensor, k int) *g.Tensor {
+		return last(t.Reshape(nb, units, np, rowBlock).Permute(0, 1, 3, 2), k).Cast(g.Float32)
+	}
+	xv := xs.Reshape(append(slices.Clone(lead), 1, units, 1, np)...)
+	sb, mb := w.q.blockScales()
+	var y *g.Tensor
+	for k := range np {
+		// The float sums times the rows' scales and x's; with minimums,
+		// plus the minimums times x's group sums, before x's scale.
+		xsk := last(xv, k)
+		var yk *g.Tensor
+		if mb != nil {
+			yk = intSum(k).Cast(g.Float32).Mul(part(sb, k)).
+				Add(part(mb, k).Mul(last(xsum, k).Cast(g.Float32))).Mul(xsk)
+		} else {
+			yk = intSum(k).Cast(g.Float32).Mul(part(sb, k).Mul(xsk))
+		}
+		if y == nil {
+			y = yk
+		} else {
+			y = y.Add(yk)
+		}
+	}
+	return y.Sum(nl + 1).Reshape(append(slices.Clone(lead), nb*rowBlock)...)
+}
+
+// fourSumsWork is the fewest multiply-adds (rows of x times the weight's
+// values) for which a prompt's product adds a group's sums of four in
+// int32 (blockedApply): below it, building and scheduling that graph cost
+// more than the kernel saves (110M q4_0's products of 64 rows, at most 4096
+// x 768, ran 45% faster in that form, and the prompt was slower: about a
+// millisecond more of host time per product; TinyLlama's, from 2048 x
+// 2048, gained: pp64 71 -> 89 tok/s). A variable for the tests.
+var fourSumsWork = 1 << 28
+
+// fourSumsApply is blockedApply for a small product of several rows of x
+// (see fourSumsWork): a small graph whose kernel converts and scales each
+// sum of four (the fours a reduce axis), takes the offset off each four
+// (the offset's DOT4 with x), and adds the minimums times x's group sums
+// (times x's scales) as a small product of their own, [..., groups] by
+// [rows, groups].
+func (w *Weight) fourSumsApply(a *qActs, lead []int) *g.Tensor {
+	xq, xs := a.xq, a.xs // [..., groups, group], [..., groups]
+	nb, units, fours := w.q.qb.Dim(0), w.q.qb.Dim(1), w.q.qb.Dim(2)
 	parts := []*g.Tensor{w.q.qb}
 	offset := blockBias
 	if w.q.bits != 8 {
 		parts = []*g.Tensor{w.q.qb.BitAnd(uint8(15)), w.q.qb.Shr(uint8(4))}
 		offset = w.q.offset
 	}
-	four := func(k, c int) *g.Tensor {
-		v := index(parts[k], 2, c)
-		if w.q.hb != nil {
-			v = v.BitOr(fifthFour(index(w.q.hb, 2, k), c))
-		}
-		return v
-	}
+	// whole is part k, fifth bits added: [blocks, units, fours, rows, 4].
 	whole := func(k int) *g.Tensor {
 		if w.q.hb == nil {
 			return parts[k]
@@ -735,79 +817,64 @@ func (w *Weight) blockedApply(a *qActs, lead []int) *g.Tensor {
 		d := dot4(a, b)
 		return d.Reshape(d.Shape()[:d.Ndim()-1]...)
 	}
-	// intSum is part k's int32 sums, offset taken off: [..., blocks,
-	// units, rows] for one row of x, else [..., blocks, units, fours,
-	// rows] (the sums of four).
-	var intSum func(k int) *g.Tensor
-	sumAxes := []int{nl + 1}
-	bcast := []int{nb, units, rowBlock}                // the scales' shape against them
-	xsShape := append(slices.Clone(lead), 1, units, 1) // and x's scales'
-	single := uop.Prod(lead) == 1
-	// x's sums over each group, [..., 1, units, parts, 1], for one token.
-	var xsum *g.Tensor
-	if single && (offset != 0 || w.q.mb != nil) {
-		xsum = a.groupSums().Reshape(append(slices.Clone(lead), 1, units, np, 1)...)
-	}
-	if single {
-		intSum = func(k int) *g.Tensor {
-			x4 := index(xh, nl+2, k)
-			s := dot(four(k, 0), index(x4, nl+2, 0))
-			for c := 1; c < fours; c++ {
-				s = s.Add(dot(four(k, c), index(x4, nl+2, c)))
-			}
-			if offset != 0 {
-				s = s.Sub(index(xsum, nl+2, k).Mul(int32(offset)))
-			}
-			return s
+	off := g.Full(index(xh, nl+2, 0).Shape(), uint8(offset), g.Uint8)
+	// intSum is part k's sums of four, offset taken off: [..., blocks,
+	// units, fours, rows].
+	intSum := func(k int) *g.Tensor {
+		x4 := index(xh, nl+2, k)
+		if offset == 0 {
+			return dot(whole(k), x4)
 		}
-	} else {
-		off := g.Full(index(xh, nl+2, 0).Shape(), uint8(offset), g.Uint8)
-		intSum = func(k int) *g.Tensor {
-			x4 := index(xh, nl+2, k)
-			if offset == 0 {
-				return dot(whole(k), x4)
-			}
-			return dot(whole(k), x4).Sub(dot(off, x4))
-		}
-		sumAxes = append(sumAxes, nl+2)
-		bcast = []int{nb, units, 1, rowBlock}
-		xsShape = append(xsShape, 1)
+		return dot(whole(k), x4).Sub(dot(off, x4))
 	}
 	// part is plane t [blocks, groups, rows] as part k's, shaped against
 	// the sums.
 	part := func(t *g.Tensor, k int) *g.Tensor {
-		return index(t.Reshape(nb, units, np, rowBlock), 2, k).Cast(g.Float32).Reshape(bcast...)
+		return index(t.Reshape(nb, units, np, rowBlock), 2, k).Cast(g.Float32).Reshape(nb, units, 1, rowBlock)
 	}
 	xv := xs.Reshape(append(slices.Clone(lead), units, np)...)
-	sb, mb := w.q.blockScales()
+	sb, _ := w.q.blockScales()
 	var y *g.Tensor
 	for k := range parts {
-		// The float sums times the rows' scales and x's; with minimums
-		// (one token), plus the minimums times x's group sums, before x's
-		// scale.
-		xsk := index(xv, -1, k).Reshape(xsShape...)
-		var yk *g.Tensor
-		if mb != nil && single {
-			yk = intSum(k).Cast(g.Float32).Mul(part(sb, k)).
-				Add(part(mb, k).Mul(index(xsum, nl+2, k).Cast(g.Float32))).Mul(xsk)
-		} else {
-			yk = intSum(k).Cast(g.Float32).Mul(part(sb, k).Mul(xsk))
-		}
-		if y == nil {
+		xsk := index(xv, -1, k).Reshape(append(slices.Clone(lead), 1, units, 1, 1)...)
+		if yk := intSum(k).Cast(g.Float32).Mul(part(sb, k).Mul(xsk)); y == nil {
 			y = yk
 		} else {
 			y = y.Add(yk)
 		}
 	}
-	y = y.Sum(sumAxes).Reshape(append(slices.Clone(lead), nb*rowBlock)...)
-	if mb != nil && !single {
-		// The minimums times x's group sums (times x's scales), a small
-		// product of their own: [..., groups] by [rows, groups].
+	y = y.Sum([]int{nl + 1, nl + 2}).Reshape(append(slices.Clone(lead), nb*rowBlock)...)
+	if w.q.mb != nil {
 		groups := xs.Dim(-1)
 		gs := a.groupSums().Cast(g.Float32).Mul(xs).Reshape(append(slices.Clone(lead), 1, groups)...)
 		y = y.Add(gs.Mul(w.q.min.Cast(g.Float32)).Sum(-1))
 	}
 	return y
+}
+
+// fourLanes is, for each part k (4 and 5 bits: the even and odd group of
+// a pair; 8 bits: the group) and four c of blocked planes, the four's
+// lanes as int32 [blocks, units, rows, 1]: the weight's side of every DOT4,
+// its fifth bits added, built once per weight instead of once per product
+// (a prompt's products are built anew each time); setViews keeps them.
+func (p *planes) fourLanes() [][][4]*g.Tensor {
+	parts := []*g.Tensor{p.qb}
+	if p.bits != 8 {
+		parts = []*g.Tensor{p.qb.BitAnd(uint8(15)), p.qb.Shr(uint8(4))}
+	}
+	fours := p.qb.Dim(2)
+	lanes := make([][][4]*g.Tensor, len(parts))
+	for k := range parts {
+		lanes[k] = make([][4]*g.Tensor, fours)
+		for c := range fours {
+			v := index(parts[k], 2, c)
+			if p.hb != nil {
+				v = v.BitOr(fifthFour(index(p.hb, 2, k), c))
+			}
+			lanes[k][c] = lanes4(v) // [blocks, units, rows, 1] each
+		}
+	}
+	return lanes
 }
 
 // sixBitApply is intApply for blocked 6-bit planes (Q6_K, see
@@ -853,16 +920,25 @@ func (w *Weight) sixBitApply(a *qActs, lead []int) *g.Tensor {
 // dot4 is the int32 sums of four products of a uint8 and b int8 [..., n]
 // (broadcasting), [..., n/4]: (p0 + p1) + (p2 + p3) of consecutive
 // elements, the form the vectorizer makes DOT4 of.
-func dot4(a, b *g.Tensor) *g.Tensor {
-	fours := func(v *g.Tensor) [4]*g.Tensor {
-		s := v.Shape()
-		v = v.Reshape(append(slices.Clone(s[:len(s)-1]), s[len(s)-1]/4, 4)...)
-		return [4]*g.Tensor{index(v, -1, 0), index(v, -1, 1), index(v, -1, 2), index(v, -1, 3)}
+func dot4(a, b *g.Tensor) *g.Tensor { return dot4Lanes(lanes4(a), lanes4(b)) }
+
+// lanes4 is v [..., n] as its elements 4i, 4i+1, 4i+2 and 4i+3, int32
+// [..., n/4] each.
+func lanes4(v *g.Tensor) [4]*g.Tensor {
+	s := v.Shape()
+	v = v.Reshape(append(slices.Clone(s[:len(s)-1]), s[len(s)-1]/4, 4)...)
+	var l [4]*g.Tensor
+	for j := range l {
+		l[j] = index(v, -1, j).Cast(g.Int32)
 	}
-	as, bs := fours(a), fours(b)
+	return l
+}
+
+// dot4Lanes is dot4 of operands split by lanes4 (broadcasting).
+func dot4Lanes(a, b [4]*g.Tensor) *g.Tensor {
 	var p [4]*g.Tensor
 	for k := range p {
-		p[k] = as[k].Cast(g.Int32).Mul(bs[k].Cast(g.Int32))
+		p[k] = a[k].Mul(b[k])
 	}
 	return p[0].Add(p[1]).Add(p[2].Add(p[3]))
 }
