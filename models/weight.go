@@ -52,7 +52,8 @@ type planes struct {
 	// subBlocks [rows/rowBlock, groups, 16, rowBlock] in blocks too; q,
 	// scale and sub are then views of them.
 	six, subBlocks *g.Tensor
-	// lanes are blocked planes' fours split by lanes (see fourLanes).
+	// lanes are blocked planes' fours split by lanes (see fourLanes and
+	// sixBitLanes).
 	lanes [][][4]*g.Tensor
 }
 
@@ -154,6 +155,7 @@ func QuantWeight(p *quant.Planes) (*Weight, error) {
 			n := p.Cols / p.SubGroup
 			w.q.subBlocks = g.FromBytesShared(blockRows(p.Sub, p.Rows, n, 1), nil, g.Int8, nb, groups, 16, rowBlock)
 			w.q.sub = w.q.subBlocks.Permute(0, 3, 1, 2).Reshape(p.Rows, n)
+			w.q.lanes = w.q.sixBitLanes()
 		}
 	}
 	return w, nil
@@ -889,32 +891,53 @@ func (p *planes) fourLanes() [][][4]*g.Tensor {
 func (w *Weight) sixBitApply(a *qActs, lead []int) *g.Tensor {
 	nb, groups := w.q.six.Dim(0), w.q.six.Dim(1)
 	nl := len(lead)
-	// x's fours as [..., 1 (block), groups, 64, 1 (row), 4].
-	x4 := a.xq.Reshape(append(slices.Clone(lead), 1, groups, 64, 1, 4)...)
-	// 32 times x's sums over each sub-block of 16, [..., 1, groups, 16, 1].
-	xsub := a.subSums().Mul(int32(32)).Reshape(append(slices.Clone(lead), 1, groups, 16, 1)...)
-	var sum *g.Tensor // [..., blocks, groups, rows]
+	fours, subs := w.q.lanes[0], w.q.lanes[1]
+	// As in blockedApply, every operand keeps a last axis of 1: x's bytes
+	// as int32 [..., 1 (block), groups, 1 (row), 256], and 32 times x's
+	// sums over each sub-block of 16, [..., 1, groups, 1, 16].
+	xr := a.xq.Cast(g.Int32).Reshape(append(slices.Clone(lead), 1, groups, 1, 256)...)
+	xsub := a.subSums().Mul(int32(32)).Reshape(append(slices.Clone(lead), 1, groups, 1, 16)...)
+	last := func(t *g.Tensor, i int) *g.Tensor { return along(t, -1, i, i+1) }
+	var sum *g.Tensor // [..., blocks, groups, rows, 1]
 	for s := range 16 {
 		var d *g.Tensor
 		for f := 4 * s; f < 4*s+4; f++ {
-			p := dot4(sixBitFour(w.q.six, f), index(x4, nl+2, f))
-			p = p.Reshape(p.Shape()[:p.Ndim()-1]...)
-			if d == nil {
+			var xl [4]*g.Tensor
+			for j := range xl {
+				xl[j] = last(xr, 4*f+j)
+			}
+			if p := dot4Lanes(fours[f], xl); d == nil {
 				d = p
 			} else {
 				d = d.Add(p)
 			}
 		}
-		d = d.Sub(index(xsub, nl+2, s)).Mul(index(w.q.subBlocks, 2, s).Cast(g.Int32))
+		d = d.Sub(last(xsub, s)).Mul(subs[s][0])
 		if sum == nil {
 			sum = d
 		} else {
 			sum = sum.Add(d)
 		}
 	}
-	xs := a.xs.Reshape(append(slices.Clone(lead), 1, groups, 1)...)
-	y := sum.Cast(g.Float32).Mul(w.q.sb.Cast(g.Float32).Mul(xs))
+	xs := a.xs.Reshape(append(slices.Clone(lead), 1, groups, 1, 1)...)
+	y := sum.Cast(g.Float32).Mul(w.q.sb.Cast(g.Float32).Reshape(nb, groups, rowBlock, 1).Mul(xs))
 	return y.Sum(nl + 1).Reshape(append(slices.Clone(lead), nb*rowBlock)...)
+}
+
+// sixBitLanes is blocked 6-bit planes' weight side, built once per weight
+// as fourLanes is: the lanes of each of a group's 64 fours (sixBitFour) as
+// int32 [blocks, groups, rows, 1], then each sub-block's sub-scales as
+// int32 [blocks, groups, rows, 1] (the first of four).
+func (p *planes) sixBitLanes() [][][4]*g.Tensor {
+	lanes := [][][4]*g.Tensor{make([][4]*g.Tensor, 64), make([][4]*g.Tensor, 16)}
+	for f := range 64 {
+		lanes[0][f] = lanes4(sixBitFour(p.six, f))
+	}
+	nb, groups := p.six.Dim(0), p.six.Dim(1)
+	for s := range 16 {
+		lanes[1][s][0] = index(p.subBlocks, 2, s).Cast(g.Int32).Reshape(nb, groups, rowBlock, 1)
+	}
+	return lanes
 }
 
 // dot4 is the int32 sums of four products of a uint8 and b int8 [..., n]
