@@ -89,7 +89,7 @@ func structureOf(targets []*uop.UOp) structure {
 			kb.WriteString(" #")
 		} else {
 			kb.WriteByte(' ')
-			kb.WriteString(uop.ArgKey(u.Arg))
+			kb.WriteString(u.ArgKey())
 		}
 		kb.WriteString(" (")
 		for _, s := range u.Src {

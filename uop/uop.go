@@ -36,6 +36,8 @@ type UOp struct {
 	shape []int // tensor-level shape; nil for kernel-level nodes
 	vmin  int64 // bounds of an integer or bool kernel-level node
 	vmax  int64
+	key   string // the interning key; its argument's from argAt on
+	argAt int
 
 	done atomic.Pointer[UOp] // for an ASSIGN that has run: the view of its target
 }
@@ -77,13 +79,14 @@ func newWithDevice(op Op, dt dtype.DType, src []*UOp, arg any, dev string) *UOp 
 	}
 	kb.WriteString(dev)
 	kb.WriteByte(0)
+	argAt := kb.Len()
 	writeArgKey(&kb, arg)
 	key := kb.String()
 
 	if u := lookup(key); u != nil {
 		return u
 	}
-	u := &UOp{Op: op, DType: dt, Src: src, Arg: arg, Device: dev}
+	u := &UOp{Op: op, DType: dt, Src: src, Arg: arg, Device: dev, key: key, argAt: argAt}
 	if dev != "" {
 		u.shape = inferShape(u)
 	}
@@ -211,6 +214,14 @@ func writeArgKey(kb *strings.Builder, arg any) {
 	default:
 		panic(fmt.Sprintf("uop: argument of type %T has no key", arg))
 	}
+}
+
+// ArgKey is u's ArgKey(u.Arg), kept from interning it.
+func (u *UOp) ArgKey() string {
+	if u.key == "" {
+		return ArgKey(u.Arg)
+	}
+	return u.key[u.argAt:]
 }
 
 // ArgKey is the text that identifies a node's argument in the interning
