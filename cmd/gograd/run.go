@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -63,8 +62,7 @@ func (f modelFlags) load(c *cli) (*models.Llama, *tokenizer.Tokenizer, string, e
 	// so Go's default (collect when the heap has doubled) would let the
 	// garbage of building graphs grow to the model's size before a
 	// collection. Collect at 5% growth instead: marking the pointer-free
-	// weight planes costs next to nothing. GOGC, when set, wins. Once the
-	// model is loaded, gcAfterLoad gives the collector more room.
+	// weight planes costs next to nothing. GOGC, when set, wins.
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(5)
 	}
@@ -93,28 +91,7 @@ func (f modelFlags) load(c *cli) (*models.Llama, *tokenizer.Tokenizer, string, e
 			return nil, nil, "", err
 		}
 	}
-	gcAfterLoad()
 	return m, tok, d.Name, nil
-}
-
-// gcHeadroom is the least garbage the collector lets build up once a model
-// is loaded. 5% of the heap (the setting while loading) is a few MiB for a
-// small model, or for a float one whose weights are the file's pages, not
-// the heap: building a prompt's graphs then ran a collection every few
-// layers (110M q4_0 pp64: 389 tok/s at 5%, 669 at Go's default of 100%).
-// 64 MiB raised a 1.1B q4_0 run's peak from 1.19x to 1.27x the file.
-const gcHeadroom = 32 << 20
-
-// gcAfterLoad lets the heap grow by gcHeadroom, or by 5% where that is
-// more, between collections from now on (GOGC, when set, wins).
-func gcAfterLoad() {
-	if os.Getenv("GOGC") != "" {
-		return
-	}
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	debug.SetGCPercent(max(5, int(100*gcHeadroom/max(ms.HeapAlloc, 1))))
 }
 
 // loadBar is a progress bar on the terminal, shown only for work of at
