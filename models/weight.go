@@ -53,8 +53,9 @@ type planes struct {
 	// scale and sub are then views of them.
 	six, subBlocks *g.Tensor
 	// lanes are blocked planes' fours split by lanes (see fourLanes and
-	// sixBitLanes).
+	// sixBitLanes), subs 6-bit planes' sub-scales by sub-block.
 	lanes [][][4]*g.Tensor
+	subs  []*g.Tensor
 }
 
 // rowBlock is the rows of a blocked 4-bit plane: the lanes of one AVX-512
@@ -155,7 +156,7 @@ func QuantWeight(p *quant.Planes) (*Weight, error) {
 			n := p.Cols / p.SubGroup
 			w.q.subBlocks = g.FromBytesShared(blockRows(p.Sub, p.Rows, n, 1), nil, g.Int8, nb, groups, 16, rowBlock)
 			w.q.sub = w.q.subBlocks.Permute(0, 3, 1, 2).Reshape(p.Rows, n)
-			w.q.lanes = w.q.sixBitLanes()
+			w.q.lanes, w.q.subs = w.q.sixBitLanes()
 		}
 	}
 	return w, nil
@@ -715,17 +716,13 @@ func (w *Weight) blockedApply(a *qActs, lead []int) *g.Tensor {
 	nb, units, fours := w.q.qb.Dim(0), w.q.qb.Dim(1), w.q.qb.Dim(2)
 	lanes := w.q.lanes
 	np, nl := len(lanes), len(lead)
-	offset := blockBias
-	if w.q.bits != 8 {
-		offset = w.q.offset
-	}
+	offset := w.q.blockOffset()
 	// Every operand below keeps a last axis of 1, as the weight's lanes
 	// have it, so that x's lanes are single views: x's bytes as int32
 	// [..., 1 (block), units, 1 (row), unit], part k's four c's lane j at
 	// (k*fours+c)*4+j of the unit, and x's sums over each group [..., 1,
 	// units, 1, parts].
 	xr := xq.Cast(g.Int32).Reshape(append(slices.Clone(lead), 1, units, 1, np*fours*4)...)
-	last := func(t *g.Tensor, i int) *g.Tensor { return along(t, -1, i, i+1) }
 	var xsum *g.Tensor
 	if offset != 0 || w.q.mb != nil {
 		xsum = a.groupSums().Reshape(append(slices.Clone(lead), 1, units, 1, np)...)
@@ -782,7 +779,7 @@ func (w *Weight) blockedApply(a *qActs, lead []int) *g.Tensor {
 // values) for which a prompt's product adds a group's sums of four in
 // int32 (blockedApply): below it, building and scheduling that graph cost
 // more than the kernel saves (110M q4_0's products of 64 rows, at most 4096
-// x 768, ran 45% faster in that form, and the prompt was slower: about a
+// x 768, took 47% less kernel time in that form, and the prompt was slower: about a
 // millisecond more of host time per product; TinyLlama's, from 2048 x
 // 2048, gained: pp64 71 -> 89 tok/s). A variable for the tests.
 var fourSumsWork = 1 << 28
@@ -796,12 +793,7 @@ var fourSumsWork = 1 << 28
 func (w *Weight) fourSumsApply(a *qActs, lead []int) *g.Tensor {
 	xq, xs := a.xq, a.xs // [..., groups, group], [..., groups]
 	nb, units, fours := w.q.qb.Dim(0), w.q.qb.Dim(1), w.q.qb.Dim(2)
-	parts := []*g.Tensor{w.q.qb}
-	offset := blockBias
-	if w.q.bits != 8 {
-		parts = []*g.Tensor{w.q.qb.BitAnd(uint8(15)), w.q.qb.Shr(uint8(4))}
-		offset = w.q.offset
-	}
+	parts, offset := w.q.blockParts(), w.q.blockOffset()
 	// whole is part k, fifth bits added: [blocks, units, fours, rows, 4].
 	whole := func(k int) *g.Tensor {
 		if w.q.hb == nil {
@@ -860,10 +852,7 @@ func (w *Weight) fourSumsApply(a *qActs, lead []int) *g.Tensor {
 // its fifth bits added, built once per weight instead of once per product
 // (a prompt's products are built anew each time); setViews keeps them.
 func (p *planes) fourLanes() [][][4]*g.Tensor {
-	parts := []*g.Tensor{p.qb}
-	if p.bits != 8 {
-		parts = []*g.Tensor{p.qb.BitAnd(uint8(15)), p.qb.Shr(uint8(4))}
-	}
+	parts := p.blockParts()
 	fours := p.qb.Dim(2)
 	lanes := make([][][4]*g.Tensor, len(parts))
 	for k := range parts {
@@ -879,6 +868,28 @@ func (p *planes) fourLanes() [][][4]*g.Tensor {
 	return lanes
 }
 
+// blockParts are the parts of blocked planes' units, [blocks, units,
+// fours, rows, 4] each: a pair of 4- or 5-bit groups is the even group in
+// the low nibbles and the odd one in the high nibbles (fifth bits apart);
+// an 8-bit unit is one group.
+func (p *planes) blockParts() []*g.Tensor {
+	if p.bits == 8 {
+		return []*g.Tensor{p.qb}
+	}
+	return []*g.Tensor{p.qb.BitAnd(uint8(15)), p.qb.Shr(uint8(4))}
+}
+
+// blockOffset is what blocked planes' stored values exceed their values by.
+func (p *planes) blockOffset() int {
+	if p.bits == 8 {
+		return blockBias
+	}
+	return p.offset
+}
+
+// last is t's element i along its last axis, kept as an axis of 1: a view.
+func last(t *g.Tensor, i int) *g.Tensor { return along(t, -1, i, i+1) }
+
 // sixBitApply is intApply for blocked 6-bit planes (Q6_K, see
 // sixBitBlocks), as blockedApply does 4 bits: 16 rows are the vector
 // lanes, and each of a group's 64 fours is one DOT4 of the unsigned values
@@ -891,13 +902,12 @@ func (p *planes) fourLanes() [][][4]*g.Tensor {
 func (w *Weight) sixBitApply(a *qActs, lead []int) *g.Tensor {
 	nb, groups := w.q.six.Dim(0), w.q.six.Dim(1)
 	nl := len(lead)
-	fours, subs := w.q.lanes[0], w.q.lanes[1]
+	fours := w.q.lanes[0]
 	// As in blockedApply, every operand keeps a last axis of 1: x's bytes
 	// as int32 [..., 1 (block), groups, 1 (row), 256], and 32 times x's
 	// sums over each sub-block of 16, [..., 1, groups, 1, 16].
 	xr := a.xq.Cast(g.Int32).Reshape(append(slices.Clone(lead), 1, groups, 1, 256)...)
 	xsub := a.subSums().Mul(int32(32)).Reshape(append(slices.Clone(lead), 1, groups, 1, 16)...)
-	last := func(t *g.Tensor, i int) *g.Tensor { return along(t, -1, i, i+1) }
 	var sum *g.Tensor // [..., blocks, groups, rows, 1]
 	for s := range 16 {
 		var d *g.Tensor
@@ -912,7 +922,7 @@ func (w *Weight) sixBitApply(a *qActs, lead []int) *g.Tensor {
 				d = d.Add(p)
 			}
 		}
-		d = d.Sub(last(xsub, s)).Mul(subs[s][0])
+		d = d.Sub(last(xsub, s)).Mul(w.q.subs[s])
 		if sum == nil {
 			sum = d
 		} else {
@@ -926,18 +936,19 @@ func (w *Weight) sixBitApply(a *qActs, lead []int) *g.Tensor {
 
 // sixBitLanes is blocked 6-bit planes' weight side, built once per weight
 // as fourLanes is: the lanes of each of a group's 64 fours (sixBitFour) as
-// int32 [blocks, groups, rows, 1], then each sub-block's sub-scales as
-// int32 [blocks, groups, rows, 1] (the first of four).
-func (p *planes) sixBitLanes() [][][4]*g.Tensor {
-	lanes := [][][4]*g.Tensor{make([][4]*g.Tensor, 64), make([][4]*g.Tensor, 16)}
+// int32 [blocks, groups, rows, 1] (one part), and each sub-block's
+// sub-scales as int32 [blocks, groups, rows, 1].
+func (p *planes) sixBitLanes() (lanes [][][4]*g.Tensor, subs []*g.Tensor) {
+	lanes = [][][4]*g.Tensor{make([][4]*g.Tensor, 64)}
 	for f := range 64 {
 		lanes[0][f] = lanes4(sixBitFour(p.six, f))
 	}
 	nb, groups := p.six.Dim(0), p.six.Dim(1)
-	for s := range 16 {
-		lanes[1][s][0] = index(p.subBlocks, 2, s).Cast(g.Int32).Reshape(nb, groups, rowBlock, 1)
+	subs = make([]*g.Tensor, 16)
+	for s := range subs {
+		subs[s] = index(p.subBlocks, 2, s).Cast(g.Int32).Reshape(nb, groups, rowBlock, 1)
 	}
-	return lanes
+	return lanes, subs
 }
 
 // dot4 is the int32 sums of four products of a uint8 and b int8 [..., n]
