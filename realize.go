@@ -36,6 +36,13 @@ var backends = map[string]backend{
 	}},
 }
 
+func init() {
+	// The C renderer runs kernels whose reductions come in phases, each
+	// with its own loops over a row (a softmax in one kernel); the GO and
+	// CUDA renderers do not yet.
+	schedule.AllowRowKernels("CPU")
+}
+
 // RegisterBackend connects a device kind to its optimiser options and renderer.
 func RegisterBackend(kind string, opts codegen.Options, r func(name string, uops []*uop.UOp) (any, error)) {
 	backends[kind] = backend{opts, r}

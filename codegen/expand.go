@@ -18,25 +18,30 @@ import (
 // which the vectorizer's rules then push down into vector loads and ops.
 
 type expander struct {
-	k       *Kernel
-	ranges  []*uop.UOp // the loop variables
-	stOf    map[*uop.UOp]shape.ShapeTracker
-	ups     []int  // sizes of the upcast axes
-	upRed   []bool // which are reduce axes
-	vec     int    // the vector axis among ups, or -1
-	deps    map[*uop.UOp]uint64
-	memo    map[expKey]*uop.UOp
-	reduceR []*uop.UOp // the reduce loops
+	k      *Kernel
+	loops  *loops
+	stOf   map[*uop.UOp]shape.ShapeTracker
+	ups    []int  // sizes of the upcast axes
+	upRed  []bool // which are reduce axes
+	vec    int    // the vector axis among ups, or -1
+	deps   map[*uop.UOp]uint64
+	memo   map[expKey]*uop.UOp
+	phase  map[*uop.UOp]int // the phase of each reduce of the AST
+	ctx    int              // the context being expanded: -1 the store's, else a phase's
+	ranges []*uop.UOp       // its loop variables
 }
 
+// expKey is a node at some lanes, in a context: the store's (-1) or a
+// phase's reduce, whose loops over the reduce axes are their own.
 type expKey struct {
 	u     *uop.UOp
 	lanes string
+	ctx   int
 }
 
-func newExpander(k *Kernel, ranges []*uop.UOp) *expander {
-	e := &expander{k: k, ranges: ranges, stOf: map[*uop.UOp]shape.ShapeTracker{}, vec: -1,
-		deps: map[*uop.UOp]uint64{}, memo: map[expKey]*uop.UOp{}, reduceR: ranges[k.NGlobal:k.NLoop]}
+func newExpander(k *Kernel, l *loops) *expander {
+	e := &expander{k: k, loops: l, stOf: map[*uop.UOp]shape.ShapeTracker{}, vec: -1,
+		deps: map[*uop.UOp]uint64{}, memo: map[expKey]*uop.UOp{}, phase: reducePhases(k.AST)}
 	for i, v := range k.views {
 		e.stOf[v] = k.sts[i]
 	}
@@ -109,7 +114,8 @@ func laneKey(lanes []int, mask uint64) string {
 	return b.String()
 }
 
-// index lowers a view at the loop variables and the given lanes.
+// index lowers a view at the loop variables of the current context and the
+// given lanes.
 func (e *expander) index(view *uop.UOp, lanes []int) (idx, valid *uop.UOp) {
 	st := e.stOf[view]
 	shp := st.Shape()
@@ -129,9 +135,10 @@ func (e *expander) index(view *uop.UOp, lanes []int) (idx, valid *uop.UOp) {
 
 func alwaysTrue(u *uop.UOp) bool { return u.Op == uop.CONST && uop.ConstInt(u) == 1 }
 
-// expand returns the scalar computation of u at the given lanes.
+// expand returns the scalar computation of u at the given lanes, in the
+// current context.
 func (e *expander) expand(u *uop.UOp, lanes []int) *uop.UOp {
-	key := expKey{u, laneKey(lanes, e.depsOf(u))}
+	key := expKey{u, laneKey(lanes, e.depsOf(u)), e.ctx}
 	if r, ok := e.memo[key]; ok {
 		return r
 	}
@@ -201,6 +208,11 @@ func (e *expander) reduce(u *uop.UOp, lanes []int) *uop.UOp {
 			unrolled |= 1 << d
 		}
 	}
+	// The reduce's input is computed in its phase's loops.
+	outerCtx, outer := e.ctx, e.ranges
+	e.ctx = e.phase[u]
+	e.ranges = e.loops.of(e.ctx)
+	defer func() { e.ctx, e.ranges = outerCtx, outer }()
 	accumulate := func(lanes []int) *uop.UOp {
 		var val *uop.UOp
 		e.forLanes(lanes, unrolled, func(l []int) {
@@ -211,7 +223,7 @@ func (e *expander) reduce(u *uop.UOp, lanes []int) *uop.UOp {
 				val = val.Alu(op, v)
 			}
 		})
-		src := append([]*uop.UOp{val}, e.reduceR...)
+		src := append([]*uop.UOp{val}, e.ranges[e.k.NGlobal:]...)
 		return uop.New(uop.REDUCE_AXIS, u.DType, src, uop.ReduceArg{Op: op})
 	}
 	if e.vec < 0 || !e.upRed[e.vec] {
@@ -263,6 +275,7 @@ func fold(op uop.Op, vec *uop.UOp, w int) *uop.UOp {
 // into a VECTORIZE, stored at once when their indices are consecutive and
 // lane by lane otherwise.
 func (e *expander) expandSink(sink *uop.UOp) *uop.UOp {
+	e.ctx, e.ranges = -1, e.loops.of(-1)
 	var stores []*uop.UOp
 	zero := make([]int, len(e.ups))
 	for _, st := range sink.Src {

@@ -44,10 +44,14 @@ type Kernel struct {
 	NLoop    int    // how many of Full are loops; Full[NLoop:] are upcast into registers
 	UpReduce []bool // for each upcast axis, whether it came from a reduce axis
 	VecDim   int    // the upcast axis that is a SIMD vector, or -1
-	Vector   int    // the loop a chunked backend (GO) runs as vectors, or -1
-	Opts     []Opt  // the optimisations applied
-	views    []*uop.UOp
-	sts      []shape.ShapeTracker
+	// Late marks a kernel that stores along its reduce axes: its reductions
+	// (a row's maximum and sum) are broadcast back along the row, and the
+	// store loops over the row again after them.
+	Late   bool
+	Vector int   // the loop a chunked backend (GO) runs as vectors, or -1
+	Opts   []Opt // the optimisations applied
+	views  []*uop.UOp
+	sts    []shape.ShapeTracker
 
 	storeView map[*uop.UOp]bool // the views of stores
 	loadView  map[*uop.UOp]bool // the views of buffer loads
@@ -65,7 +69,11 @@ func NewKernel(ast *uop.UOp) *Kernel {
 			k.views = append(k.views, u)
 			k.sts = append(k.sts, u.Arg.(shape.ShapeTracker))
 		case uop.REDUCE_AXIS:
-			reduceAxes = u.Arg.(uop.ReduceArg).Axes
+			axes := u.Arg.(uop.ReduceArg).Axes
+			if reduceAxes != nil && !slices.Equal(axes, reduceAxes) {
+				panic(fmt.Sprintf("codegen: reduces over axes %v and %v in one kernel", reduceAxes, axes))
+			}
+			reduceAxes = axes
 		case uop.LOAD:
 			k.loadView[u.Src[1]] = true
 			k.loadSize[u.Src[1]] = u.DType.Size()
@@ -108,6 +116,12 @@ func NewKernel(ast *uop.UOp) *Kernel {
 	}
 	k.simplify()
 	k.NLoop = len(k.Full)
+	for v := range k.storeView {
+		st := k.sts[slices.Index(k.views, v)]
+		for _, s := range st.Shape()[k.NGlobal:] {
+			k.Late = k.Late || s != 1
+		}
+	}
 	return k
 }
 

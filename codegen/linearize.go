@@ -3,6 +3,7 @@ package codegen
 import (
 	"fmt"
 	"math/bits"
+	"slices"
 	"strings"
 
 	"github.com/gograd/gograd/dtype"
@@ -44,83 +45,165 @@ func Compile(ast *uop.UOp, opts Options) *Program {
 // Linearize lowers the views to index arithmetic, expands the upcast axes,
 // vectorizes, and orders the program.
 func (k *Kernel) Linearize() *Program {
-	ranges := make([]*uop.UOp, k.NLoop)
-	for i := range ranges {
-		ranges[i] = uop.New(uop.RANGE, dtype.Index, nil, uop.RangeArg{Axis: i, Size: k.Full[i], Reduce: i >= k.NGlobal, Vector: i == k.Vector})
-	}
-	e := newExpander(k, ranges)
+	l := newLoops(k)
+	e := newExpander(k, l)
 	sink := e.expandSink(k.AST)
 	sink = uop.Simplify(uop.GraphRewrite(sink, vectorizer))
-	lw := &lowerer{k: k, ranges: ranges}
+	lw := &lowerer{k: k, loops: l}
 	return lw.linearize(sink)
 }
 
+// loops are a kernel's loop variables, in nesting order: the global loops,
+// then for each phase of reductions its own loops over the reduce axes, then,
+// in a kernel that stores along the reduce axes (Late), the store's loops
+// over them. A phase's reductions read only the results of earlier phases
+// (a softmax's maximum, then its sum of exponentials, then its quotients
+// stored row by row): one kernel passes over a row several times.
+type loops struct {
+	all     []*uop.UOp
+	globals []*uop.UOp
+	phases  [][]*uop.UOp // each phase's reduce loops
+	late    []*uop.UOp   // the store's loops over the reduce axes, or nil
+}
+
+func newLoops(k *Kernel) *loops {
+	l := &loops{}
+	axis := 0
+	loop := func(i int, reduce bool) *uop.UOp {
+		r := uop.New(uop.RANGE, dtype.Index, nil, uop.RangeArg{Axis: axis, Size: k.Full[i], Reduce: reduce, Vector: axis == k.Vector})
+		axis++
+		l.all = append(l.all, r)
+		return r
+	}
+	for i := range k.NGlobal {
+		l.globals = append(l.globals, loop(i, false))
+	}
+	phases := 1
+	for _, p := range reducePhases(k.AST) {
+		phases = max(phases, p+1)
+	}
+	for range phases {
+		var rs []*uop.UOp
+		for i := k.NGlobal; i < k.NLoop; i++ {
+			rs = append(rs, loop(i, true))
+		}
+		l.phases = append(l.phases, rs)
+	}
+	if k.Late {
+		for i := k.NGlobal; i < k.NLoop; i++ {
+			l.late = append(l.late, loop(i, false))
+		}
+	}
+	return l
+}
+
+// of returns the loop variable of each loop axis in a context: -1 the
+// store's, else a phase's reduce.
+func (l *loops) of(ctx int) []*uop.UOp {
+	switch {
+	case ctx >= 0:
+		return append(slices.Clone(l.globals), l.phases[ctx]...)
+	case l.late != nil:
+		return append(slices.Clone(l.globals), l.late...)
+	}
+	return append(slices.Clone(l.globals), l.phases[0]...)
+}
+
+// reducePhases numbers the reduces of a graph by the reduces they read: 0
+// for one that reads none, else one more than the latest it reads.
+func reducePhases(sink *uop.UOp) map[*uop.UOp]int {
+	phase := map[*uop.UOp]int{}
+	below := map[*uop.UOp]int{} // one more than the latest phase under a node
+	for _, u := range uop.Toposort(sink) {
+		b := 0
+		for _, s := range u.Src {
+			b = max(b, below[s])
+		}
+		if u.Op == uop.REDUCE_AXIS {
+			b = below[u.Src[0]]
+			phase[u] = b
+			b++
+		}
+		below[u] = b
+	}
+	return phase
+}
+
 type lowerer struct {
-	k      *Kernel
-	ranges []*uop.UOp
+	k     *Kernel
+	loops *loops
 }
 
 // linearize orders the lowered graph into loops. Nodes go in the outermost
-// loop they depend on; accumulators are set up inside every global loop,
-// updated in the innermost reduce loop, and read after the reduce loops close.
+// loop they depend on; each phase's accumulators are set up inside every
+// global loop, updated in the innermost of the phase's loops, and read after
+// those close (by the next phase or the store).
 func (lw *lowerer) linearize(sink *uop.UOp) *Program {
-	k := lw.k
-	n := len(lw.ranges)
+	k, l := lw.k, lw.loops
+	n := len(l.all)
+	if n > 64 {
+		panic(fmt.Sprintf("codegen: %d loops, at most 64", n))
+	}
 	rangeIdx := map[*uop.UOp]int{}
-	for i, r := range lw.ranges {
+	for i, r := range l.all {
 		rangeIdx[r] = i
 	}
-	reduceMask := uint64(0)
-	for i := k.NGlobal; i < n; i++ {
-		reduceMask |= 1 << i
+	mask := func(rs []*uop.UOp) uint64 {
+		var m uint64
+		for _, r := range rs {
+			m |= 1 << rangeIdx[r]
+		}
+		return m
 	}
+	phaseMask := make([]uint64, len(l.phases))
+	for p, rs := range l.phases {
+		phaseMask[p] = mask(rs)
+	}
+	globalMask := mask(l.globals)
 
 	order := uop.Toposort(sink)
+	phase := reducePhases(sink)
 	var reduces []*uop.UOp
-	for _, u := range order {
-		if u.Op == uop.REDUCE_AXIS {
-			reduces = append(reduces, u)
-		}
-	}
 	deps := map[*uop.UOp]uint64{}
-	post := map[*uop.UOp]bool{} // depends on a reduce result
+	after := map[*uop.UOp]int{} // one more than the latest phase whose result a node reads
 	accOf := map[*uop.UOp]*uop.UOp{}
 	var vars []*uop.UOp
 	for _, u := range order {
 		var d uint64
-		isPost := false
+		a := 0
 		switch u.Op {
 		case uop.RANGE:
 			d = 1 << rangeIdx[u]
 		case uop.REDUCE_AXIS:
-			d = deps[u.Src[0]] &^ reduceMask
-			isPost = true
+			d = deps[u.Src[0]] &^ phaseMask[phase[u]]
+			a = phase[u] + 1
+			reduces = append(reduces, u)
 		case uop.DEFINE_VAR:
 			vars = append(vars, u)
 		default:
 			for _, s := range u.Src {
 				d |= deps[s]
-				isPost = isPost || post[s]
+				a = max(a, after[s])
 			}
 		}
 		deps[u] = d
-		post[u] = isPost
+		after[u] = a
 	}
 
 	// Replace each reduce by an accumulator and its update.
-	var accs, updates []*uop.UOp
+	accs := make([][]*uop.UOp, len(l.phases))
 	subs := map[*uop.UOp]*uop.UOp{}
 	for i, r := range reduces {
 		op := r.Arg.(uop.ReduceArg).Op
 		acc := uop.New(uop.DEFINE_ACC, r.DType, nil, uop.AccArg{Op: op, Identity: uop.Identity(op, r.DType), N: i})
 		accOf[r] = acc
 		subs[r] = acc
-		accs = append(accs, acc)
+		accs[phase[r]] = append(accs[phase[r]], acc)
 	}
 	scope := func(u *uop.UOp) int { return 63 - bits.LeadingZeros64(deps[u]) } // -1 when none
 
-	pre := make([][]*uop.UOp, n+1) // pre[s+1]: nodes of scope s that do not need a reduce result
-	var postNodes []*uop.UOp
+	at := make([][]*uop.UOp, n+1)                   // at[s+1]: nodes placed right after loop s opens
+	afterPhase := make([][]*uop.UOp, len(l.phases)) // nodes of the global loops that read phase p's results
 	for _, u := range order {
 		switch u.Op {
 		case uop.RANGE, uop.SINK, uop.REDUCE_AXIS:
@@ -128,46 +211,54 @@ func (lw *lowerer) linearize(sink *uop.UOp) *Program {
 		}
 		nu := subst(u, subs)
 		switch {
-		case post[u]:
-			postNodes = append(postNodes, nu)
+		case deps[u]&^globalMask == 0 && after[u] > 0:
+			afterPhase[after[u]-1] = append(afterPhase[after[u]-1], nu)
 		default:
-			pre[scope(u)+1] = append(pre[scope(u)+1], nu)
+			at[scope(u)+1] = append(at[scope(u)+1], nu)
 		}
 		subs[u] = nu
 	}
+	updates := make([][]*uop.UOp, len(l.phases))
 	for _, r := range reduces {
 		op := r.Arg.(uop.ReduceArg).Op
 		acc := accOf[r]
 		val := subs[r.Src[0]]
-		updates = append(updates, uop.New(uop.ASSIGN, acc.DType, []*uop.UOp{acc, acc.Alu(op, val)}, nil))
+		updates[phase[r]] = append(updates[phase[r]], uop.New(uop.ASSIGN, acc.DType, []*uop.UOp{acc, acc.Alu(op, val)}, nil))
 	}
 
 	var prog []*uop.UOp
 	emit := func(us ...*uop.UOp) { prog = append(prog, us...) }
-	emit(pre[0]...)
-	for i := 0; i < k.NGlobal; i++ {
-		emit(lw.ranges[i])
-		emit(pre[i+1]...)
+	open := func(rs []*uop.UOp) {
+		for _, r := range rs {
+			emit(r)
+			emit(at[rangeIdx[r]+1]...)
+		}
 	}
-	if len(accs) > 0 {
-		emit(accs...)
-		for i := k.NGlobal; i < n; i++ {
-			emit(lw.ranges[i])
-			emit(pre[i+1]...)
+	end := func(rs []*uop.UOp) {
+		for i := len(rs) - 1; i >= 0; i-- {
+			emit(uop.New(uop.ENDRANGE, dtype.Invalid, []*uop.UOp{rs[i]}, nil))
 		}
-		for _, up := range updates {
-			emit(up.Src[1], up)
-		}
-		for i := n - 1; i >= k.NGlobal; i-- {
-			emit(uop.New(uop.ENDRANGE, dtype.Invalid, []*uop.UOp{lw.ranges[i]}, nil))
-		}
-	} else if n > k.NGlobal {
+	}
+	emit(at[0]...)
+	open(l.globals)
+	if len(reduces) == 0 && k.NLoop > k.NGlobal {
 		panic("codegen: reduce axes without a reduce")
 	}
-	emit(postNodes...)
-	for i := k.NGlobal - 1; i >= 0; i-- {
-		emit(uop.New(uop.ENDRANGE, dtype.Invalid, []*uop.UOp{lw.ranges[i]}, nil))
+	for p := range l.phases {
+		if len(accs[p]) == 0 {
+			continue
+		}
+		emit(accs[p]...)
+		open(l.phases[p])
+		for _, up := range updates[p] {
+			emit(up.Src[1], up)
+		}
+		end(l.phases[p])
+		emit(afterPhase[p]...)
 	}
+	open(l.late)
+	end(l.late)
+	end(l.globals)
 
 	vars = vars[:0]
 	for _, u := range prog {

@@ -162,13 +162,16 @@ func (k *Kernel) strideOf(i, axis int) (int, bool) {
 }
 
 // viewRoles returns the indices of the kernel's store views and of its
-// buffer loads' views (constants' views are neither).
+// buffer loads' views (constants' views are neither). A view that a load
+// and a store share counts as the store's, except in a Late kernel, which
+// reads its input along the reduce axes it stores (a softmax's rows): there
+// it is both.
 func (k *Kernel) viewRoles() (stores, loads []int) {
 	for i, v := range k.views {
-		switch {
-		case k.storeView[v]:
+		if k.storeView[v] {
 			stores = append(stores, i)
-		case k.loadView[v]:
+		}
+		if k.loadView[v] && (!k.storeView[v] || k.Late) {
 			loads = append(loads, i)
 		}
 	}

@@ -140,10 +140,11 @@ type graph struct {
 	nodes    []*uop.UOp // toposorted
 	children map[*uop.UOp][]*uop.UOp
 	realize  map[*uop.UOp]bool
+	noRow    map[*uop.UOp]bool // broadcasts that may not fuse as row broadcasts (see rowBroadcast)
 }
 
 func newGraph(targets []*uop.UOp) *graph {
-	g := &graph{targets: targets, children: map[*uop.UOp][]*uop.UOp{}, realize: map[*uop.UOp]bool{}}
+	g := &graph{targets: targets, children: map[*uop.UOp][]*uop.UOp{}, realize: map[*uop.UOp]bool{}, noRow: map[*uop.UOp]bool{}}
 	g.nodes = uop.Toposort(targets...)
 	for _, n := range g.nodes {
 		for _, s := range n.Src {
@@ -355,6 +356,7 @@ func storeView(ast *uop.UOp) shape.ShapeTracker {
 func (g *graph) addRealize() bool {
 	candidate := func(u *uop.UOp) bool { return !g.realize[u] && !g.leaf(u) }
 	hasReduce := map[*uop.UOp]bool{}
+	ownReduce := map[*uop.UOp]bool{}
 	unsafe := map[*uop.UOp]bool{}
 	chain := g.storeChains()
 	for _, n := range g.nodes {
@@ -365,11 +367,24 @@ func (g *graph) addRealize() bool {
 			if !candidate(s) {
 				continue
 			}
+			// A row broadcast stays in its kernel as long as no view but
+			// the store's lies between it and the kernel's output: a view
+			// cannot be pushed through it to the loads.
+			if n.Op.IsMovement() && !chain[n] && !g.rowBroadcast(n) {
+				if under := g.rowBroadcastsUnder(s); len(under) > 0 {
+					for _, b := range under {
+						g.noRow[b] = true
+					}
+					return true
+				}
+			}
 			// A reduce's result may only be reshaped inside its kernel (or
 			// permuted and flipped on its way to the kernel's output, which
-			// the store's view absorbs). Its elementwise consumers are cheap
-			// to recompute, so the reduce itself is what gets realized.
-			if (n.Op == uop.REDUCE_AXIS || (n.Op.IsMovement() && n.Op != uop.RESHAPE && !chain[n])) && g.contains(s, isReduce, hasReduce) {
+			// the store's view absorbs, or broadcast along its own axes in
+			// a row kernel). Its elementwise consumers are cheap to
+			// recompute, so the reduce itself is what gets realized.
+			if n.Op == uop.REDUCE_AXIS && g.readsReduce(s, ownReduce) ||
+				n.Op.IsMovement() && n.Op != uop.RESHAPE && !chain[n] && !g.rowBroadcast(n) && g.contains(s, isReduce, hasReduce) {
 				for _, r := range g.topReduces(s) {
 					g.realize[r] = true
 				}
@@ -951,12 +966,13 @@ func (g *graph) lowerKernel(r *uop.UOp) (*uop.UOp, []*uop.UOp) {
 		}
 	}
 	var reduced []int // the output shape of the kernel's reduce
+	row, top := g.rowShape(r)
+	if top != nil {
+		reduced = top.Shape()
+	}
 	var srcs []*uop.UOp
 	subs := map[*uop.UOp]*uop.UOp{}
 	for _, n := range g.kernelNodes(r) {
-		if n.Op == uop.REDUCE_AXIS && reduced == nil {
-			reduced = n.Shape()
-		}
 		src := n.Src
 		if n == r && r.Op == uop.ASSIGN {
 			src = src[1:]
@@ -986,7 +1002,7 @@ func (g *graph) lowerKernel(r *uop.UOp) (*uop.UOp, []*uop.UOp) {
 		st = st.Reshape(reduced)
 		root = uop.New(uop.RESHAPE, root.DType, []*uop.UOp{root}, slices.Clone(reduced))
 	}
-	root = uop.GraphRewrite(root, viewPusher(reduced))
+	root = uop.GraphRewrite(root, viewPusher(reduced, row))
 	for _, u := range uop.Toposort(root) {
 		if u.Op.IsMovement() {
 			panic(fmt.Sprintf("schedule: %v left in a kernel over %v (a fusion rule let through a view of a reduce)", u.Op, u.Src[0].Op))
@@ -997,15 +1013,16 @@ func (g *graph) lowerKernel(r *uop.UOp) (*uop.UOp, []*uop.UOp) {
 	return uop.New(uop.SINK, dtype.Invalid, []*uop.UOp{store}, nil), srcs
 }
 
-var pushers sync.Map // reduce shape (as a string) -> *uop.Matcher
+var pushers sync.Map // reduce and row shapes (as a string) -> *uop.Matcher
 
-// viewPusher returns the (cached) pushViews matcher for a reduce shape.
-func viewPusher(reduced []int) *uop.Matcher {
-	key := fmt.Sprint(reduced)
+// viewPusher returns the (cached) pushViews matcher for a reduce shape and
+// a row kernel's row shape.
+func viewPusher(reduced, row []int) *uop.Matcher {
+	key := fmt.Sprint(reduced, row)
 	if m, ok := pushers.Load(key); ok {
 		return m.(*uop.Matcher)
 	}
-	m, _ := pushers.LoadOrStore(key, pushViews(reduced))
+	m, _ := pushers.LoadOrStore(key, pushViews(reduced, row))
 	return m.(*uop.Matcher)
 }
 
@@ -1019,11 +1036,19 @@ func view(st shape.ShapeTracker) *uop.UOp { return uop.New(uop.VIEW, dtype.Inval
 // pushViews moves movement ops down through elementwise ops into the views
 // of loads and constants. Inside a kernel a reduce may only be reshaped, and
 // the kernel's root is reshaped to the reduce's shape (reduced), so the
-// reshapes above the reduce cancel out; the fusion rules guarantee that.
-func pushViews(reduced []int) *uop.Matcher {
+// reshapes above the reduce cancel out; in a row kernel, it may also be
+// broadcast to the row shape along its own axes, which the code generator
+// does by reading the reduce's result in the loops after it. The fusion
+// rules guarantee that.
+func pushViews(reduced, row []int) *uop.Matcher {
 	moves := []uop.Op{uop.RESHAPE, uop.PERMUTE, uop.EXPAND, uop.PAD, uop.SHRINK, uop.FLIP}
-	elementwise := func(u *uop.UOp) bool { return u.Op.IsALU() || u.Op == uop.CAST || u.Op == uop.BITCAST }
 	return uop.NewMatcher(
+		uop.R(uop.P(uop.EXPAND, uop.P(uop.REDUCE_AXIS).N("r")), func(b *uop.Binds) *uop.UOp {
+			if row != nil && slices.Equal(b.U.Arg.([]int), row) {
+				return b.Get("r")
+			}
+			return nil
+		}),
 		// A movement op (a SHRINK at a variable offset has the variable as
 		// its second source) over a load or constant folds into its view.
 		uop.R(&uop.Pat{Ops: moves, Cond: over(uop.LOAD)}, func(b *uop.Binds) *uop.UOp {
