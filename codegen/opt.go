@@ -378,8 +378,23 @@ func (k *Kernel) HandOpts(vecBytes int) []Opt {
 					}
 				}
 			}
-			if heavy >= 0 && k.computeBound(heavy) {
+			switch {
+			case heavy >= 0 && k.computeBound(heavy):
 				k.reuseTile(heavy, loads, maxTile/first, try)
+			case heavy >= 0 && first == 1 && !pairs && k.loadSize[k.views[heavy]] == 1 && k.outDType.IsFloat():
+				// A stream of byte weights summed as floats (int8
+				// weights) moves so few bytes per vector (16 where
+				// floats move 64) that one accumulator's chain of
+				// dependent adds sets the pace, not the memory:
+				// several vectors a turn, where the row is long. (Half
+				// floats, 32 bytes a vector, ran slower unrolled.)
+				if red := k.NLoop - 1; red >= k.NGlobal && k.Full[red] >= 16 {
+					for _, amt := range []int{8, 4, 2} {
+						if k.Full[red]%amt == 0 && try(Opt{Unroll, red, amt, false}) {
+							break
+						}
+					}
+				}
 			}
 		}
 		return opts

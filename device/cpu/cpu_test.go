@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -202,6 +203,39 @@ func TestStreamingBytesPrefetch(t *testing.T) {
 			if got[r] != want {
 				t.Fatalf("%d rows: row %d is %d, want %d", tc.rows, r, got[r], want)
 			}
+		}
+	}
+}
+
+// TestByteWeightsUnrolled: a matrix-vector product of int8 weights summed
+// as floats loads several vectors of weights a turn (one vector of 16 bytes
+// a turn left the sum's chain of dependent adds setting the pace, at about
+// half the memory's bandwidth), with the same sums.
+func TestByteWeightsUnrolled(t *testing.T) {
+	needCompiler(t)
+	const rows, cols = 64, 2048
+	w := make([]int8, rows*cols)
+	for i := range w {
+		w[i] = int8(i*7%251 - 125)
+	}
+	x := make([]float32, cols)
+	for i := range x {
+		x[i] = float32(i%19-9) / 8
+	}
+	wt := g.FromSliceOn("CPU", w).Reshape(rows, cols).Realize()
+	xt := g.FromSliceOn("CPU", x).Realize()
+	var got []float32
+	names := reduceKernels(func() { got = xt.Matmul(wt.Cast(g.Float32).T()).Float32s() })
+	if len(names) != 1 || !regexp.MustCompile(`_v\d+_u\d+$`).MatchString(names[0]) {
+		t.Errorf("kernels %v, want one with its vector reduce unrolled (..._vN_uM)", names)
+	}
+	for r := range rows {
+		var want float64
+		for c := range cols {
+			want += float64(w[r*cols+c]) * float64(x[c])
+		}
+		if math.Abs(float64(got[r])-want) > 1e-3*(1+math.Abs(want)) {
+			t.Fatalf("row %d is %g, want %g", r, got[r], want)
 		}
 	}
 }
