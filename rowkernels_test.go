@@ -38,9 +38,15 @@ func TestRowKernels(t *testing.T) {
 		{"normalized over two axes", []int{3, 8, 20}, 1, func(x *g.Tensor) *g.Tensor {
 			return x.Sub(x.Mean([]int{1, 2}, g.KeepDim)).Div(x.Std([]int{1, 2}, g.KeepDim))
 		}},
-		{"softmax then permuted", []int{6, 40}, 0, func(x *g.Tensor) *g.Tensor { return x.Softmax(-1).Permute(1, 0).Mul(2) }},
-		{"softmax then reshaped", []int{6, 40}, 0, func(x *g.Tensor) *g.Tensor { return x.Softmax(-1).Reshape(3, 80).Add(1) }},
+		{"softmax then permuted (stored by a row kernel)", []int{6, 40}, 2, func(x *g.Tensor) *g.Tensor { return x.Softmax(-1).Permute(1, 0).Mul(2) }},
+		{"softmax then reshaped (stored by a row kernel)", []int{6, 40}, 2, func(x *g.Tensor) *g.Tensor { return x.Softmax(-1).Reshape(3, 80).Add(1) }},
 		{"softmax of rows too long to keep in cache", []int{2, 1 << 17}, 0, func(x *g.Tensor) *g.Tensor { return x.Softmax(-1) }},
+		{"softmax read by a product (stored by a row kernel)", []int{4, 6, 40}, 2, func(x *g.Tensor) *g.Tensor {
+			return x.Softmax(-1).Matmul(x.Permute(0, 2, 1))
+		}},
+		{"a broadcast viewed again", []int{6, 40}, 0, func(x *g.Tensor) *g.Tensor {
+			return x.Max(1, g.KeepDim).Expand(6, 40).Permute(1, 0).Add(x.Permute(1, 0))
+		}},
 		{"sum of a softmax", []int{5, 64}, 1, func(x *g.Tensor) *g.Tensor { return x.Softmax(-1).Mul(x).Sum(1) }},
 	}
 	for _, tc := range tests {

@@ -369,14 +369,17 @@ func (g *graph) addRealize() bool {
 			}
 			// A row broadcast stays in its kernel as long as no view but
 			// the store's lies between it and the kernel's output: a view
-			// cannot be pushed through it to the loads.
-			if n.Op.IsMovement() && !chain[n] && !g.rowBroadcast(n) {
-				if under := g.rowBroadcastsUnder(s); len(under) > 0 {
-					for _, b := range under {
-						g.noRow[b] = true
-					}
-					return true
+			// cannot be pushed through it to the loads. What the view
+			// reads is stored by a row kernel of its own instead (a
+			// softmax read by a product), or, viewed right away, the
+			// broadcast is an ordinary one.
+			if n.Op.IsMovement() && !chain[n] && !g.rowBroadcast(n) && len(g.rowBroadcastsUnder(s)) > 0 {
+				if g.rowBroadcast(s) {
+					g.noRow[s] = true
+				} else {
+					g.realize[s] = true
 				}
+				return true
 			}
 			// A reduce's result may only be reshaped inside its kernel (or
 			// permuted and flipped on its way to the kernel's output, which
