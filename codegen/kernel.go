@@ -173,13 +173,15 @@ func (k *Kernel) reshapeAll(f func([]int) []int) {
 }
 
 // ChooseVector picks the axis to run as vectors: the last global axis or the
-// last reduce axis, whichever more of the views read with stride 0 or 1.
+// last reduce axis, whichever more of the views read with stride 0 or 1. A
+// kernel whose reduce axes have loops of several phases (see loops) runs
+// only a global axis as vectors.
 func (k *Kernel) ChooseVector() {
 	var cands []int
 	if k.NGlobal > 0 {
 		cands = append(cands, k.NGlobal-1)
 	}
-	if len(k.Full) > k.NGlobal {
+	if len(k.Full) > k.NGlobal && !k.phased() {
 		cands = append(cands, len(k.Full)-1)
 	}
 	best, bestScore := -1, -1
@@ -207,6 +209,20 @@ func (k *Kernel) ChooseVector() {
 	if best >= 0 && k.Full[best] > 1 {
 		k.Vector = best
 	}
+}
+
+// phased reports whether the kernel's reduce axes are looped over more than
+// once: by reductions in several phases, or by a Late kernel's store.
+func (k *Kernel) phased() bool {
+	if k.Late {
+		return true
+	}
+	for _, p := range reducePhases(k.AST) {
+		if p > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Name is the kernel's shape-derived name: E_ for elementwise kernels, r_ for
