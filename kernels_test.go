@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -381,5 +382,29 @@ func TestBroadcastTranscendentalRealized(t *testing.T) {
 	n = countKernels(func() { x.LayerNorm([]int{256}, nil, nil, 1e-5).Realize() })
 	if n > 3 {
 		t.Errorf("LayerNorm (VarMean): %d kernels, want at most 3", n)
+	}
+}
+
+// TestIntermediatesReleased: the memory of a schedule's intermediate
+// buffers goes back to the device as soon as the schedule has run, not when
+// the garbage collector next finds them dead; the result's stays, and a
+// released buffer cannot be used again.
+func TestIntermediatesReleased(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	x := g.Rand(256, 256).Realize()
+	before, _ := device.MemUsed()
+	y := x.Add(1).Contiguous().Mul(x).Contiguous().Sum(1).Realize()
+	after, _ := device.MemUsed()
+	if got, want := after-before, int64(256*4); got != want {
+		t.Errorf("%d bytes held after realizing a graph with two 256 KiB intermediates, want %d (the result's)", got, want)
+	}
+	if got := y.Float32s(); len(got) != 256 {
+		t.Fatalf("result of %d elements", len(got))
+	}
+	b := device.NewBuffer(device.MustGet(g.DefaultDevice()), g.Float32, 16)
+	b.MustMem()
+	b.Release()
+	if _, err := b.Mem(); err == nil {
+		t.Error("a released buffer's Mem returned no error")
 	}
 }

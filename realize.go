@@ -264,6 +264,9 @@ func realize(ts ...*Tensor) error {
 	if err := run(s); err != nil {
 		return err
 	}
+	if capturing == nil {
+		releaseIntermediates(s)
+	}
 	for _, it := range s.Items {
 		for _, o := range it.Outs {
 			if o.Op == uop.ASSIGN {
@@ -277,6 +280,36 @@ func realize(ts ...*Tensor) error {
 		}
 	}
 	return nil
+}
+
+// releaseIntermediates hands the memory of a schedule's intermediate
+// buffers (outputs that no target views and no ASSIGN wrote) back to their
+// devices once it has run, for the next schedule's buffers: left to the
+// garbage collector, they return only as often as it runs, and a model's
+// next layer or prompt would take fresh memory meanwhile.
+func releaseIntermediates(s *schedule.Schedule) {
+	keep := map[*device.Buffer]bool{}
+	for _, v := range s.Views {
+		if schedule.IsBufferView(v) {
+			b, _ := schedule.ViewOf(v)
+			keep[b] = true
+		}
+	}
+	for _, it := range s.Items {
+		for i, o := range it.Outs {
+			if o.Op == uop.ASSIGN {
+				keep[it.Bufs[i]] = true
+			}
+		}
+	}
+	for _, it := range s.Items {
+		for i := range it.Outs {
+			if b := it.Bufs[i]; !keep[b] {
+				keep[b] = true // released once
+				b.Release()
+			}
+		}
+	}
 }
 
 // resolveAssigns replaces, in the graph under u, every ASSIGN that has

@@ -1,6 +1,7 @@
 package device
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -19,12 +20,17 @@ type Buffer struct {
 	DType dtype.DType
 	Size  int
 
-	id   uint64
-	once sync.Once
-	mem  Mem
-	err  error
-	keep any // what borrowed memory belongs to, kept alive with the buffer
+	id      uint64
+	once    sync.Once
+	mem     Mem
+	err     error
+	keep    any             // what borrowed memory belongs to, kept alive with the buffer
+	cleanup runtime.Cleanup // hands owned memory back when the buffer is garbage
+	owned   bool            // mem came from the device (not borrowed)
 }
+
+// errReleased is the error of a buffer used after Release.
+var errReleased = errors.New("device: buffer used after Release")
 
 // NewBuffer returns an unallocated buffer.
 func NewBuffer(dev *Device, dt dtype.DType, size int) *Buffer {
@@ -62,9 +68,26 @@ func (b *Buffer) Mem() (Mem, error) {
 		}
 		allocated.Add(int64(n))
 		track(int64(n))
-		runtime.AddCleanup(b, b.Dev.release, freed{b.mem, n})
+		b.owned = true
+		b.cleanup = runtime.AddCleanup(b, b.Dev.release, freed{b.mem, n})
 	})
 	return b.mem, b.err
+}
+
+// Release hands the buffer's memory back to its device now, for the next
+// buffer of its size, instead of when the garbage collector finds the
+// buffer dead: a schedule's intermediate buffers, dead once it has run. The
+// buffer must not be used again (Mem then fails). Borrowed memory (a
+// mapped file's) is left alone.
+func (b *Buffer) Release() {
+	b.once.Do(func() { b.err = errReleased }) // never allocated: nothing to hand back
+	if !b.owned {
+		return
+	}
+	b.owned = false
+	b.cleanup.Stop()
+	b.Dev.release(freed{b.mem, b.Nbytes()})
+	b.mem, b.err = nil, errReleased
 }
 
 type freed struct {
