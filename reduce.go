@@ -264,7 +264,9 @@ func (t *Tensor) IsNaN() *Tensor { return t.Ne(t) }
 // IsInf reports infinite elements.
 func (t *Tensor) IsInf() *Tensor { return t.isInf() }
 
-// Softmax is exp(t)/sum(exp(t)) along axis: three kernels (max, sum, divide).
+// Softmax is exp(t)/sum(exp(t)) along axis: three kernels (max, sum,
+// divide), or one on a device with row kernels (see
+// schedule.AllowRowKernels).
 func (t *Tensor) Softmax(axis int) *Tensor {
 	x := t.floaty()
 	axis = x.axis(axis, "Softmax")
