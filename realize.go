@@ -316,6 +316,9 @@ func releaseIntermediates(s *schedule.Schedule) {
 // already run by the view it wrote: a write happens once, and later readers
 // see the buffer.
 func resolveAssigns(u *uop.UOp) *uop.UOp {
+	if !u.Holds(uop.ASSIGN) {
+		return u
+	}
 	subs := map[*uop.UOp]*uop.UOp{}
 	for _, n := range uop.Toposort(u) {
 		if n.Op == uop.ASSIGN {

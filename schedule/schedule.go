@@ -112,6 +112,9 @@ func Create(targets []*uop.UOp) *Schedule {
 // kernel then serves every value of the variable.
 func unbind(targets []*uop.UOp) ([]*uop.UOp, map[string]int64) {
 	vals := map[string]int64{}
+	if !slices.ContainsFunc(targets, func(t *uop.UOp) bool { return t.Holds(uop.BIND) }) {
+		return targets, vals
+	}
 	subs := map[*uop.UOp]*uop.UOp{}
 	for _, u := range uop.Toposort(targets...) {
 		if u.Op != uop.BIND {

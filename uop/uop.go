@@ -39,7 +39,32 @@ type UOp struct {
 	key   string // the interning key; its argument's from argAt on
 	argAt int
 
-	done atomic.Pointer[UOp] // for an ASSIGN that has run: the view of its target
+	done  atomic.Pointer[UOp] // for an ASSIGN that has run: the view of its target
+	holds uint8               // which of the tracked ops (see Holds) the graph under the node has
+}
+
+// The ops Holds tracks, as bits.
+const (
+	holdsAssign uint8 = 1 << iota
+	holdsBind
+)
+
+func holdsBit(op Op) uint8 {
+	switch op {
+	case ASSIGN:
+		return holdsAssign
+	case BIND:
+		return holdsBind
+	}
+	return 0
+}
+
+// Holds reports whether the graph under u (u included) may hold a node of
+// op: exactly for ASSIGN and BIND, which realizing looks for in every
+// graph (a walk of the whole graph each time), and true for other ops.
+func (u *UOp) Holds(op Op) bool {
+	b := holdsBit(op)
+	return b == 0 || u.holds&b != 0
 }
 
 // Keyer is implemented by argument types that are not plain values (views,
@@ -86,7 +111,10 @@ func newWithDevice(op Op, dt dtype.DType, src []*UOp, arg any, dev string) *UOp 
 	if u := lookup(key); u != nil {
 		return u
 	}
-	u := &UOp{Op: op, DType: dt, Src: src, Arg: arg, Device: dev, key: key, argAt: argAt}
+	u := &UOp{Op: op, DType: dt, Src: src, Arg: arg, Device: dev, key: key, argAt: argAt, holds: holdsBit(op)}
+	for _, s := range src {
+		u.holds |= s.holds
+	}
 	if dev != "" {
 		u.shape = inferShape(u)
 	}

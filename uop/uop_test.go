@@ -237,3 +237,24 @@ func allValues(ranges ...*UOp) []map[*UOp]int64 {
 	}
 	return envs
 }
+
+// TestHolds: a node knows whether an ASSIGN or a BIND lies under it, so
+// that realizing skips the walk that looks for them.
+func TestHolds(t *testing.T) {
+	c := Const("GO:0", dtype.Int32, 1)
+	v := New(DEFINE_VAR, dtype.Int32, nil, VarArg{Name: "holds_test_i", Min: 0, Max: 9})
+	bind := New(BIND, dtype.Int32, []*UOp{v, Const("GO:0", dtype.Int32, 3)}, nil)
+	sum := c.Alu(ADD, c)
+	bound := sum.Alu(ADD, bind)
+	for _, tc := range []struct {
+		u            *UOp
+		assign, bind bool
+	}{{c, false, false}, {sum, false, false}, {bind, false, true}, {bound, false, true}} {
+		if tc.u.Holds(ASSIGN) != tc.assign || tc.u.Holds(BIND) != tc.bind {
+			t.Errorf("%v: Holds(ASSIGN) %v, Holds(BIND) %v, want %v, %v", tc.u.Op, tc.u.Holds(ASSIGN), tc.u.Holds(BIND), tc.assign, tc.bind)
+		}
+	}
+	if !c.Holds(MUL) {
+		t.Error("Holds of an untracked op must be true (it may be there)")
+	}
+}
