@@ -85,6 +85,9 @@ func (g *graph) rowBroadcast(n *uop.UOp) bool {
 // rowBroadcastsUnder returns the row broadcasts a movement op over u would
 // have to be pushed through: those reached from u through elementwise ops.
 func (g *graph) rowBroadcastsUnder(u *uop.UOp) []*uop.UOp {
+	if !rowDevice(u.Device) {
+		return nil
+	}
 	var out []*uop.UOp
 	seen := map[*uop.UOp]bool{}
 	var walk func(u *uop.UOp)
