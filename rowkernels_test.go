@@ -1,11 +1,15 @@
 package gograd_test
 
 import (
+	"bytes"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
 
 	g "github.com/gograd/gograd"
+	"github.com/gograd/gograd/device"
+	"github.com/gograd/gograd/internal/env"
 )
 
 // TestRowKernels: on the CPU device, reductions broadcast back along their
@@ -97,3 +101,32 @@ func TestRowKernelGradients(t *testing.T) {
 		}
 	}
 }
+
+// TestRowKernelDebug: DEBUG=3 marks a row kernel's line with "rows".
+func TestRowKernelDebug(t *testing.T) {
+	if kind, _, _ := strings.Cut(g.DefaultDevice(), ":"); kind != "CPU" {
+		t.Skipf("row kernels are the CPU device's; the default device is %s", kind)
+	}
+	var buf bytes.Buffer
+	old := device.DebugOutput
+	device.DebugOutput = &buf
+	oldLevel := env.SetDebug(3)
+	defer func() { device.DebugOutput = old; env.SetDebug(oldLevel) }()
+	// A shape no other test (or earlier run of this one) uses, so that
+	// its kernel compiles here.
+	debugRuns++
+	rows := 2 + debugRuns
+	g.Rand(rows, 43).Realize().Softmax(-1).Realize()
+	name := fmt.Sprintf("--- kernel r_%d_43 ", rows)
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if strings.HasPrefix(l, name) {
+			if !strings.HasSuffix(l, " rows") {
+				t.Errorf("DEBUG=3 line of the softmax's row kernel lacks \"rows\": %q", l)
+			}
+			return
+		}
+	}
+	t.Fatalf("DEBUG=3 printed no %q line:\n%s", name, buf.String())
+}
+
+var debugRuns int

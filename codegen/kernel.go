@@ -251,5 +251,9 @@ func (k *Kernel) Name() string {
 }
 
 func (k *Kernel) String() string {
-	return fmt.Sprintf("%s full=%v globals=%d loops=%d vector=%d opts=%v", k.Name(), k.Full, k.NGlobal, k.NLoop, k.Vector, k.Opts)
+	rows := ""
+	if k.phased() {
+		rows = " rows" // a row kernel: its reduce axes are looped over more than once
+	}
+	return fmt.Sprintf("%s full=%v globals=%d loops=%d vector=%d opts=%v%s", k.Name(), k.Full, k.NGlobal, k.NLoop, k.Vector, k.Opts, rows)
 }
