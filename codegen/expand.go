@@ -41,7 +41,7 @@ type expKey struct {
 
 func newExpander(k *Kernel, l *loops) *expander {
 	e := &expander{k: k, loops: l, stOf: map[*uop.UOp]shape.ShapeTracker{}, vec: -1,
-		deps: map[*uop.UOp]uint64{}, memo: map[expKey]*uop.UOp{}, phase: reducePhases(k.AST)}
+		deps: map[*uop.UOp]uint64{}, memo: map[expKey]*uop.UOp{}, phase: l.phase}
 	for i, v := range k.views {
 		e.stOf[v] = k.sts[i]
 	}

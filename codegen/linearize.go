@@ -62,12 +62,13 @@ func (k *Kernel) Linearize() *Program {
 type loops struct {
 	all     []*uop.UOp
 	globals []*uop.UOp
-	phases  [][]*uop.UOp // each phase's reduce loops
-	late    []*uop.UOp   // the store's loops over the reduce axes, or nil
+	phases  [][]*uop.UOp     // each phase's reduce loops
+	late    []*uop.UOp       // the store's loops over the reduce axes, or nil
+	phase   map[*uop.UOp]int // the phase of each reduce of the kernel's AST
 }
 
 func newLoops(k *Kernel) *loops {
-	l := &loops{}
+	l := &loops{phase: reducePhases(k.AST)}
 	axis := 0
 	loop := func(i int, reduce bool) *uop.UOp {
 		r := uop.New(uop.RANGE, dtype.Index, nil, uop.RangeArg{Axis: axis, Size: k.Full[i], Reduce: reduce, Vector: axis == k.Vector})
@@ -79,7 +80,7 @@ func newLoops(k *Kernel) *loops {
 		l.globals = append(l.globals, loop(i, false))
 	}
 	phases := 1
-	for _, p := range reducePhases(k.AST) {
+	for _, p := range l.phase {
 		phases = max(phases, p+1)
 	}
 	for range phases {

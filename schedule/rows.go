@@ -43,6 +43,18 @@ func (g *graph) rowBroadcast(n *uop.UOp) bool {
 	if n.Op != uop.EXPAND || g.noRow[n] || g.leaf(n.Src[0]) || !rowDevice(n.Device) {
 		return false
 	}
+	if v, ok := g.rowMemo[n]; ok {
+		return v
+	}
+	v := g.isRowBroadcast(n)
+	if g.rowMemo != nil {
+		g.rowMemo[n] = v
+	}
+	return v
+}
+
+// isRowBroadcast is rowBroadcast's walk of an EXPAND's source.
+func (g *graph) isRowBroadcast(n *uop.UOp) bool {
 	var reduces []*uop.UOp
 	ok := true
 	seen := map[*uop.UOp]bool{}

@@ -144,6 +144,7 @@ type graph struct {
 	children map[*uop.UOp][]*uop.UOp
 	realize  map[*uop.UOp]bool
 	noRow    map[*uop.UOp]bool // broadcasts that may not fuse as row broadcasts (see rowBroadcast)
+	rowMemo  map[*uop.UOp]bool // rowBroadcast's answers while addRealize changes nothing (else nil)
 }
 
 func newGraph(targets []*uop.UOp) *graph {
@@ -358,6 +359,9 @@ func storeView(ast *uop.UOp) shape.ShapeTracker {
 // graph obeys every rule.
 func (g *graph) addRealize() bool {
 	candidate := func(u *uop.UOp) bool { return !g.realize[u] && !g.leaf(u) }
+	// Nothing changes the realizes until this returns.
+	g.rowMemo = map[*uop.UOp]bool{}
+	defer func() { g.rowMemo = nil }()
 	hasReduce := map[*uop.UOp]bool{}
 	ownReduce := map[*uop.UOp]bool{}
 	unsafe := map[*uop.UOp]bool{}
