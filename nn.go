@@ -670,9 +670,8 @@ func (x *Tensor) normalize(axes []int, eps float64) *Tensor {
 // LayerNorm normalizes x over its trailing axes of the given shape (mean 0,
 // biased variance 1, eps added to the variance) and scales by weight and
 // shifts by bias (both of that shape; either may be nil), as PyTorch's
-// layer_norm. It runs in three kernels (mean, variance, output), or two on
-// a device with row kernels (the variance and output one; see
-// schedule.AllowRowKernels).
+// layer_norm. It runs in three kernels (mean, variance, output), or one on
+// a device with row kernels (see schedule.AllowRowKernels and VarMean).
 func (x *Tensor) LayerNorm(shape []int, weight, bias *Tensor, eps float64) *Tensor {
 	n := len(shape)
 	if n == 0 || n > x.Ndim() || !slices.Equal(x.Shape()[x.Ndim()-n:], shape) {

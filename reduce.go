@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/gograd/gograd/schedule"
 	"github.com/gograd/gograd/uop"
 )
 
@@ -232,10 +233,19 @@ func (t *Tensor) Var(opts ...any) *Tensor {
 // contract sum*(1/n) and the subtraction into one fused multiply-add, and
 // the centred values of a row would no longer sum to zero (the gradient of
 // sum(LayerNorm(x)) for x with a large offset).
+//
+// On a device with row kernels (schedule.AllowRowKernels) the mean is not
+// stored on purpose: one row kernel computes it, rounded as stored (see
+// codegen's linearizer), and normalizes the row with it; where kernels share
+// it (a backward pass) the scheduler stores the mean, not the sum, for the
+// same reason.
 func (t *Tensor) VarMean(opts ...any) (variance, mean *Tensor) {
 	o := t.parseReduce("VarMean", opts)
 	x := t.floaty()
-	m := x.Mean(o.axes, KeepDim).Contiguous()
+	m := x.Mean(o.axes, KeepDim)
+	if !schedule.RowKernels(x.Device()) {
+		m = m.Contiguous()
+	}
 	d := x.Sub(m)
 	v := d.Mul(d).Sum(o.axes, keepDim(o.keep)).Div(math.Max(float64(x.count(o.axes))-o.corr, 0))
 	return v, m.Reshape(v.Shape()...)

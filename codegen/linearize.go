@@ -203,6 +203,25 @@ func (lw *lowerer) linearize(sink *uop.UOp) *Program {
 	}
 	scope := func(u *uop.UOp) int { return 63 - bits.LeadingZeros64(deps[u]) } // -1 when none
 
+	// A float product computed between loops from a phase's results and
+	// read in a later loop (a layer norm's mean, sum/n, by its variance and output
+	// loops) is rounded as if stored: a separate kernel would read it from
+	// memory, and a C compiler contracting multiply-adds across statements
+	// would otherwise fold its product into the later subtraction, so the
+	// row's centred values no longer sum to zero.
+	betweenLoops := func(u *uop.UOp) bool { return deps[u]&^globalMask == 0 && after[u] > 0 }
+	crossing := map[*uop.UOp]bool{}
+	for _, u := range order {
+		if u.Op == uop.REDUCE_AXIS || deps[u]&^globalMask == 0 {
+			continue
+		}
+		for _, s := range u.Src {
+			if betweenLoops(s) && contractible(s) {
+				crossing[s] = true
+			}
+		}
+	}
+
 	at := make([][]*uop.UOp, n+1)                   // at[s+1]: nodes placed right after loop s opens
 	afterPhase := make([][]*uop.UOp, len(l.phases)) // nodes of the global loops that read phase p's results
 	for _, u := range order {
@@ -212,7 +231,11 @@ func (lw *lowerer) linearize(sink *uop.UOp) *Program {
 		}
 		nu := subst(u, subs)
 		switch {
-		case deps[u]&^globalMask == 0 && after[u] > 0:
+		case betweenLoops(u):
+			if crossing[u] {
+				afterPhase[after[u]-1] = append(afterPhase[after[u]-1], nu)
+				nu = uop.New(uop.CONTIGUOUS, nu.DType, []*uop.UOp{nu}, nil)
+			}
 			afterPhase[after[u]-1] = append(afterPhase[after[u]-1], nu)
 		default:
 			at[scope(u)+1] = append(at[scope(u)+1], nu)
@@ -275,6 +298,23 @@ func (lw *lowerer) linearize(sink *uop.UOp) *Program {
 	}
 	p.FLOPs = countFLOPs(prog)
 	return p
+}
+
+// contractible reports whether u is a float product, or its negation or
+// lanes, which a multiply-add could absorb.
+func contractible(u *uop.UOp) bool {
+	switch u.Op {
+	case uop.MUL:
+		return u.DType.IsFloat()
+	case uop.NEG, uop.VECTORIZE:
+		for _, s := range u.Src {
+			if !contractible(s) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // subst rebuilds u with its sources replaced per subs (one level: sources

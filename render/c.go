@@ -609,6 +609,12 @@ func (r *cRenderer) uop(u *uop.UOp, split bool) {
 		r.line("%s %s = %s;", r.cType(u.DType), v, r.vectorize(u))
 	case uop.GEP:
 		r.names[u] = fmt.Sprintf("%s[%d]", r.name(u.Src[0]), u.Arg.(int))
+	case uop.CONTIGUOUS:
+		// The value as stored: a volatile round trip, which no
+		// multiply-add contraction sees through (once per row).
+		v := r.fresh("row", u)
+		t := r.cType(u.DType)
+		r.line("%s %s = ({volatile %s s_ = %s; s_;});", t, v, t, r.name(u.Src[0]))
 	default:
 		v := r.fresh("alu", u)
 		var expr string

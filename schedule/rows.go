@@ -29,7 +29,9 @@ var rowKinds sync.Map // device kind -> true
 // kind's code generator must run such kernels.
 func AllowRowKernels(kind string) { rowKinds.Store(kind, true) }
 
-func rowDevice(dev string) bool {
+// RowKernels reports whether kernels on device dev (like "CPU:0") may be
+// row kernels.
+func RowKernels(dev string) bool {
 	kind, _, _ := strings.Cut(dev, ":")
 	_, ok := rowKinds.Load(kind)
 	return ok
@@ -40,7 +42,7 @@ func rowDevice(dev string) bool {
 // on a device that runs row kernels, with rows of at most maxRow elements:
 // its reductions then fuse into the kernel that reads n.
 func (g *graph) rowBroadcast(n *uop.UOp) bool {
-	if n.Op != uop.EXPAND || g.noRow[n] || g.leaf(n.Src[0]) || !rowDevice(n.Device) {
+	if n.Op != uop.EXPAND || g.noRow[n] || g.leaf(n.Src[0]) || !RowKernels(n.Device) {
 		return false
 	}
 	if v, ok := g.rowMemo[n]; ok {
@@ -97,7 +99,7 @@ func (g *graph) isRowBroadcast(n *uop.UOp) bool {
 // rowBroadcastsUnder returns the row broadcasts a movement op over u would
 // have to be pushed through: those reached from u through elementwise ops.
 func (g *graph) rowBroadcastsUnder(u *uop.UOp) []*uop.UOp {
-	if !rowDevice(u.Device) {
+	if !RowKernels(u.Device) {
 		return nil
 	}
 	var out []*uop.UOp

@@ -396,7 +396,7 @@ func (g *graph) addRealize() bool {
 			if n.Op == uop.REDUCE_AXIS && g.readsReduce(s, ownReduce) ||
 				n.Op.IsMovement() && n.Op != uop.RESHAPE && !chain[n] && !g.rowBroadcast(n) && g.contains(s, isReduce, hasReduce) {
 				for _, r := range g.topReduces(s) {
-					g.realize[r] = true
+					g.realize[g.scaled(r)] = true
 				}
 				return true
 			}
@@ -439,9 +439,49 @@ func (g *graph) addRealize() bool {
 	}
 	for _, n := range g.nodes {
 		if reach[n] > 1 && candidate(n) {
-			g.realize[n] = true
+			g.realize[g.scaled(n)] = true
 			return true
 		}
+	}
+	return false
+}
+
+// scaled returns what to store for the reduce r: r times a constant where
+// that product is r's only use (a mean, sum*(1/n)), else r. Its readers
+// then read the rounded product: fused into them, a C compiler may contract
+// the product and their own subtraction (x - mean) into one multiply-add,
+// and a row's centred values no longer sum to zero.
+func (g *graph) scaled(r *uop.UOp) *uop.UOp {
+	kids := g.children[r]
+	if len(kids) != 1 || g.realize[r] || slices.Contains(g.targets, r) {
+		return r
+	}
+	c := kids[0]
+	if c.Op != uop.MUL || !c.DType.IsFloat() || g.realize[c] {
+		return r
+	}
+	other := c.Src[0]
+	if other == r {
+		other = c.Src[1]
+	}
+	if !constant(other) {
+		return r
+	}
+	return c
+}
+
+// constant reports whether u is computed from constants alone.
+func constant(u *uop.UOp) bool {
+	switch {
+	case u.Op == uop.CONST:
+		return true
+	case u.Op == uop.VIEW || u.Op == uop.CAST || u.Op.IsMovement() || u.Op.IsALU():
+		for _, s := range u.Src {
+			if !constant(s) {
+				return false
+			}
+		}
+		return len(u.Src) > 0 || u.Op == uop.VIEW
 	}
 	return false
 }

@@ -53,7 +53,7 @@ const (
 	BITCAST    // reinterpret the bits as DType (same size)
 	COPY       // copy src to another device (Arg the device name)
 	ASSIGN     // write src[1] into the buffer of src[0]; in kernels, update an accumulator
-	CONTIGUOUS // realize src into its own contiguous buffer
+	CONTIGUOUS // realize src into its own contiguous buffer; in programs, src rounded as if stored (a row kernel's value read by a later loop)
 	DETACH     // src itself, through which no gradient flows
 	BIND       // a DEFINE_VAR (src[0]) with its value for one realize (src[1], a CONST)
 
