@@ -153,7 +153,9 @@ func (m *Llama) NewSession(maxLen int) *Session {
 		s.v = append(s.v, g.Zeros(maxLen, c.KVHeads, c.HeadDim).Cast(kv).Contiguous().Realize())
 	}
 	s.cos, s.sin = ropeTables(c, maxLen)
-	s.positions = g.Arange(maxLen).Realize()
+	// int32, as the scores' float lanes: the mask's comparison then makes
+	// whole-lane masks for the select (int64 lanes are compared one by one).
+	s.positions = g.Arange(maxLen).Cast(g.Int32).Realize()
 	s.rows = g.Zeros(maxLen, c.Dim).Contiguous().Realize()
 	s.posVar = g.NewVar("pos", 0, maxLen-1)
 	s.tokVar = g.NewVar("tok", 0, c.Vocab-1)
@@ -317,7 +319,7 @@ func (s *Session) forward(x *g.Tensor, a at) *g.Tensor {
 	var mask *g.Tensor // bool [T, keys]
 	if a.v != nil {
 		keys = a.keys
-		mask = s.positions.Shrink([][2]int{{0, keys}}).Le(a.v).Reshape(1, keys)
+		mask = s.positions.Shrink([][2]int{{0, keys}}).Le(a.v.Cast(g.Int32)).Reshape(1, keys)
 	} else {
 		keys = a.p + a.n
 		mask = s.positions.Shrink([][2]int{{0, keys}}).Reshape(1, keys).Le(
