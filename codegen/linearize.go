@@ -204,11 +204,12 @@ func (lw *lowerer) linearize(sink *uop.UOp) *Program {
 	scope := func(u *uop.UOp) int { return 63 - bits.LeadingZeros64(deps[u]) } // -1 when none
 
 	// A float product computed between loops from a phase's results and
-	// read in a later loop (a layer norm's mean, sum/n, by its variance and output
-	// loops) is rounded as if stored: a separate kernel would read it from
-	// memory, and a C compiler contracting multiply-adds across statements
-	// would otherwise fold its product into the later subtraction, so the
-	// row's centred values no longer sum to zero.
+	// read in a later loop (a layer norm's mean, sum*(1/n), read by its
+	// variance and output loops) is rounded as if stored, as a separate
+	// kernel would read it from memory: a C compiler contracting
+	// multiply-adds across statements would otherwise fold the product
+	// into the later subtraction, and a row's centred values would no
+	// longer sum to zero.
 	betweenLoops := func(u *uop.UOp) bool { return deps[u]&^globalMask == 0 && after[u] > 0 }
 	crossing := map[*uop.UOp]bool{}
 	for _, u := range order {

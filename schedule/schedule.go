@@ -475,13 +475,13 @@ func constant(u *uop.UOp) bool {
 	switch {
 	case u.Op == uop.CONST:
 		return true
-	case u.Op == uop.VIEW || u.Op == uop.CAST || u.Op.IsMovement() || u.Op.IsALU():
+	case u.Op == uop.CAST || u.Op.IsMovement() || u.Op.IsALU():
 		for _, s := range u.Src {
 			if !constant(s) {
 				return false
 			}
 		}
-		return len(u.Src) > 0 || u.Op == uop.VIEW
+		return len(u.Src) > 0
 	}
 	return false
 }
