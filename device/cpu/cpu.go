@@ -76,8 +76,13 @@ var (
 	ccErr  error
 )
 
-// findCompiler picks $CC, clang, gcc or cc, the first that compiles a
-// trivial shared object.
+// probeSource is what a compiler must build to be used: a shared object
+// with the half-precision type the C renderer's kernels use (clang before
+// 15 has no _Float16 on x86-64, and would fail every kernel).
+const probeSource = "float gograd_probe(float f) { return (float)(_Float16)f; }\n"
+
+// findCompiler picks $CC, clang, gcc or cc, the first that compiles
+// probeSource into a shared object.
 func findCompiler() (*compiler, error) {
 	ccOnce.Do(func() {
 		cands := []string{"clang", "gcc", "cc"}
@@ -97,8 +102,8 @@ func findCompiler() (*compiler, error) {
 				continue
 			}
 			cc := &compiler{path: path, version: strings.SplitN(string(out), "\n", 2)[0]}
-			if _, err := cc.build("void gograd_probe(void) {}\n"); err != nil {
-				tried = append(tried, c+" (cannot build a shared object)")
+			if _, err := cc.build(probeSource); err != nil {
+				tried = append(tried, c+" (cannot build a shared object with _Float16)")
 				continue
 			}
 			ccVal = cc

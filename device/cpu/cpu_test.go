@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -79,6 +80,30 @@ func TestMissingCompilerFallsBackToGO(t *testing.T) {
 	}
 	if !strings.Contains(out, "values=[7 10 13]") {
 		t.Fatalf("fallback computed wrong values: %s", out)
+	}
+}
+
+// TestCompilerWithoutHalfSkipped: a $CC that cannot compile _Float16 (as
+// clang 14 on x86-64) is passed over for the next compiler, not chosen to
+// fail every kernel.
+func TestCompilerWithoutHalfSkipped(t *testing.T) {
+	needCompiler(t)
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("the fallback this test wants is gcc, and there is none")
+	}
+	script := filepath.Join(t.TempDir(), "cc-nohalf")
+	body := "#!/bin/sh\n" +
+		"if [ \"$1\" = --version ]; then echo 'nohalf 1.0'; exit 0; fi\n" +
+		"src=$(cat)\n" +
+		"case \"$src\" in *_Float16*) echo 'error: _Float16 is not supported on this target' >&2; exit 1;; esac\n" +
+		"printf '%s' \"$src\" | exec " + gcc + " \"$@\"\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := child(t, "GOGRAD_CPU_CHILD=nohalf", "CC="+script, "GOGRAD_CACHE="+t.TempDir(), "DEV=CPU")
+	if !strings.Contains(out, "device=CPU:0") || !strings.Contains(out, "values=[9 12 15]") {
+		t.Fatalf("with a $CC lacking _Float16 the CPU device should use the next compiler: %s", out)
 	}
 }
 
