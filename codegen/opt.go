@@ -357,11 +357,12 @@ func (k *Kernel) HandOpts(vecBytes int) []Opt {
 		// The largest input is the one streamed from memory (a weight
 		// matrix). A few outputs at once along an axis it does not move
 		// along (a prefill's tokens) load each of its vectors once for
-		// several outputs. Outputs along its own rows would only read
-		// several rows at once: interleaved short streams that the
-		// hardware prefetchers follow badly (a matrix-vector product
-		// runs at a third of the bandwidth), for the reuse of the small
-		// operand, which stays in cache anyway.
+		// several outputs. Outputs along its own rows only read several
+		// rows at once, for the reuse of the small operand, which stays
+		// in cache anyway: short rows so interleaved are streams the
+		// hardware prefetchers follow badly (a matrix-vector product of
+		// rows of 288 to 2048 floats ran at 55-75% of its one-row pace),
+		// so only rows of longRow bytes or more get that tile (below).
 		heavy, most := -1, 0
 		for _, i := range loads {
 			if n := weight(i); n > most {
@@ -381,6 +382,16 @@ func (k *Kernel) HandOpts(vecBytes int) []Opt {
 			switch {
 			case heavy >= 0 && k.computeBound(heavy):
 				k.reuseTile(heavy, loads, maxTile/first, try)
+			case heavy >= 0 && first == 1 && !pairs && !k.Late && k.loadSize[k.views[heavy]] == 4 && reduceLen*4 >= longRow:
+				// Float rows as long as a few pages each (a 7B model's
+				// rows of 4096 and 11008, TinyLlama's 5632) are read
+				// four at a time: one accumulator's chain over such a
+				// row kept a two-thread product at 75-85% of a plain
+				// read of the matrix, four rows at 90-100% (C harness,
+				// cold copies). Shorter rows (288 to 2048 floats) ran
+				// at the read's pace already, and slower four at once.
+				// (Not row kernels: a layer norm reads its row thrice.)
+				k.reuseTile(heavy, loads, 4, try)
 			case heavy >= 0 && first == 1 && !pairs && k.loadSize[k.views[heavy]] == 1 && k.outDType.IsFloat():
 				// A stream of byte weights summed as floats (int8
 				// weights) moves so few bytes per vector (16 where
@@ -455,6 +466,10 @@ func (k *Kernel) transposedAxis(out int, loads []int) int {
 	}
 	return -1
 }
+
+// longRow is the length in bytes from which a matrix-vector product's
+// float rows are read several at a time.
+const longRow = 16 << 10
 
 // maxTile bounds the accumulators of a register tile: the product of its
 // non-vector upcasts (the vectors of AVX-512's 32 registers, less a few for

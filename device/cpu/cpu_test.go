@@ -265,6 +265,46 @@ func TestByteWeightsUnrolled(t *testing.T) {
 	}
 }
 
+// TestLongFloatRowsFourAtATime: a float matrix-vector product whose rows
+// are 16 KiB or longer reads four rows a turn (a ..._u4 tile of the rows:
+// one row's chain of adds held it to 75-85% of the memory's pace), one with
+// shorter rows reads one at a time; both give the float64 sums.
+func TestLongFloatRowsFourAtATime(t *testing.T) {
+	needCompiler(t)
+	for _, tc := range []struct {
+		rows, cols int
+		name       string
+	}{
+		{64, 4096, `^r_16_\d+_v\d+_u4$`},
+		{64, 2048, `^r_64_\d+_v\d+$`},
+	} {
+		w := make([]float32, tc.rows*tc.cols)
+		for i := range w {
+			w[i] = float32(i*7%251-125) / 64
+		}
+		x := make([]float32, tc.cols)
+		for i := range x {
+			x[i] = float32(i%19-9) / 8
+		}
+		wt := g.FromSliceOn("CPU", w).Reshape(tc.rows, tc.cols).Realize()
+		xt := g.FromSliceOn("CPU", x).Realize()
+		var got []float32
+		names := reduceKernels(func() { got = xt.Matmul(wt.T()).Float32s() })
+		if len(names) != 1 || !regexp.MustCompile(tc.name).MatchString(names[0]) {
+			t.Errorf("%dx%d: kernels %v, want one named like %s", tc.rows, tc.cols, names, tc.name)
+		}
+		for r := range tc.rows {
+			var want float64
+			for c := range tc.cols {
+				want += float64(w[r*tc.cols+c]) * float64(x[c])
+			}
+			if math.Abs(float64(got[r])-want) > 1e-4*(1+math.Abs(want)) {
+				t.Fatalf("%dx%d: row %d is %g, want %g", tc.rows, tc.cols, r, got[r], want)
+			}
+		}
+	}
+}
+
 // reduceKernels returns the names of the reduction kernels f launches.
 func reduceKernels(f func()) []string {
 	var names []string
