@@ -49,6 +49,7 @@ func (k *Kernel) Linearize() *Program {
 	e := newExpander(k, l)
 	sink := e.expandSink(k.AST)
 	sink = uop.Simplify(uop.GraphRewrite(sink, vectorizer))
+	sink = rowScratch(sink, l)
 	lw := &lowerer{k: k, loops: l}
 	return lw.linearize(sink)
 }

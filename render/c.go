@@ -481,7 +481,7 @@ func (r *cRenderer) render(uops []*uop.UOp) (err error) {
 			ranges = ranges[:len(ranges)-1]
 		default:
 			r.k.Work += trips
-			if u.Op == uop.STORE && u.Src[0].DType == dtype.Float32 {
+			if u.Op == uop.STORE && u.Src[0].Op == uop.DEFINE_GLOBAL && u.Src[0].DType == dtype.Float32 {
 				if n := u.Src[2].DType.Count(); (n == 16 || n == 8) && trips*int64(n)*4 >= streamMin {
 					r.streamed[u] = true
 				}
@@ -515,7 +515,7 @@ func (r *cRenderer) render(uops []*uop.UOp) (err error) {
 	restrict := "restrict "
 	stores := 0
 	for _, u := range uops {
-		if u.Op == uop.STORE {
+		if u.Op == uop.STORE && u.Src[0].Op == uop.DEFINE_GLOBAL {
 			stores++
 		}
 	}
@@ -561,6 +561,10 @@ func (r *cRenderer) uop(u *uop.UOp, split bool) {
 	switch u.Op {
 	case uop.DEFINE_GLOBAL:
 		r.names[u] = "data" + strconv.Itoa(u.Arg.(int))
+	case uop.DEFINE_LOCAL:
+		// On the stack, aligned for the widest vector loads.
+		v := r.fresh("local", u)
+		r.line("%s %s[%d] __attribute__((aligned(64)));", cStorage(u.DType), v, u.Arg.(uop.LocalArg).Size)
 	case uop.DEFINE_VAR:
 		r.names[u] = fmt.Sprintf("vars[%d]", r.nvar)
 		r.nvar++

@@ -72,6 +72,7 @@ const (
 	GEP           // lane Arg of the vector src[0]
 	DOT2          // int32 lane l = a[2l]*b[2l] + a[2l+1]*b[2l+1] of int16 vectors a, b of twice the lanes (x86's pmaddwd), made by the vectorizer
 	DOT4          // int32 lane l = sum over k < 4 of a[4l+k]*b[4l+k], a uint8 and b int8 vectors of four times the lanes (x86's vpdpbusd), made by the vectorizer
+	DEFINE_LOCAL  // a kernel-local array of DType elements (Arg LocalArg), loaded and stored like a buffer
 
 	numOps
 )
@@ -84,7 +85,7 @@ var opNames = [...]string{
 	SHRINK: "SHRINK", FLIP: "FLIP", CONST: "CONST", BUFFER: "BUFFER", CAST: "CAST", BITCAST: "BITCAST",
 	COPY: "COPY", ASSIGN: "ASSIGN", CONTIGUOUS: "CONTIGUOUS", DETACH: "DETACH", BIND: "BIND", LOAD: "LOAD", STORE: "STORE",
 	SINK: "SINK", VIEW: "VIEW", DEFINE_GLOBAL: "DEFINE_GLOBAL", DEFINE_VAR: "DEFINE_VAR",
-	DEFINE_ACC: "DEFINE_ACC", RANGE: "RANGE", ENDRANGE: "ENDRANGE", VECTORIZE: "VECTORIZE", GEP: "GEP", DOT2: "DOT2", DOT4: "DOT4",
+	DEFINE_ACC: "DEFINE_ACC", DEFINE_LOCAL: "DEFINE_LOCAL", RANGE: "RANGE", ENDRANGE: "ENDRANGE", VECTORIZE: "VECTORIZE", GEP: "GEP", DOT2: "DOT2", DOT4: "DOT4",
 }
 
 func (o Op) String() string {

@@ -54,6 +54,14 @@ func (a AccArg) Key() string {
 	return itoa(int(a.Op)) + ":" + itoa(a.N) + ":" + kb.String()
 }
 
+// LocalArg is the argument of a DEFINE_LOCAL: a number that keeps two
+// arrays apart and the array's length in elements.
+type LocalArg struct {
+	N, Size int
+}
+
+func (a LocalArg) Key() string { return itoa(a.N) + ":" + itoa(a.Size) }
+
 func itoa(i int) string { return strconv.Itoa(i) }
 
 // Range returns a loop variable for axis of size size.

@@ -305,6 +305,58 @@ func TestLongFloatRowsFourAtATime(t *testing.T) {
 	}
 }
 
+// TestSoftmaxExponentialsOnce: a softmax's row kernel computes each
+// exponential once, in the pass that sums them, keeping the row's values in
+// a local array that the pass storing the quotients reads; a row too long
+// for that array (over 32 KiB) computes them twice. The quotients are the
+// float64 softmax's either way.
+func TestSoftmaxExponentialsOnce(t *testing.T) {
+	needCompiler(t)
+	for _, tc := range []struct {
+		rows, cols int
+		exps       int // exp2 calls in the kernel's body
+	}{
+		{8, 4096, 1},
+		{5, 37, 1},
+		{2, 16384, 2},
+	} {
+		x := make([]float32, tc.rows*tc.cols)
+		for i := range x {
+			x[i] = float32(i*37%101)/10 - 5
+		}
+		xt := g.FromSliceOn("CPU", x).Reshape(tc.rows, tc.cols).Realize()
+		var got []float32
+		ks := g.Capture(func() { got = xt.Softmax(-1).Float32s() })
+		var bodies []string
+		for _, k := range ks {
+			if p, ok := k.Prog.(interface{ Source() string }); ok && strings.HasPrefix(k.Info.Name, "r_") {
+				_, body, _ := strings.Cut(p.Source(), "void "+k.Info.Name+"(")
+				bodies = append(bodies, body)
+			}
+		}
+		if len(bodies) != 1 || strings.Count(bodies[0], "exp2") != tc.exps {
+			t.Errorf("%dx%d: %d reduction kernels; want one calling exp2 %d times:\n%s", tc.rows, tc.cols, len(bodies), tc.exps, strings.Join(bodies, "\n"))
+		}
+		for r := range tc.rows {
+			row := x[r*tc.cols : (r+1)*tc.cols]
+			m := math.Inf(-1)
+			for _, v := range row {
+				m = max(m, float64(v))
+			}
+			var sum float64
+			for _, v := range row {
+				sum += math.Exp(float64(v) - m)
+			}
+			for c, v := range row {
+				want := math.Exp(float64(v)-m) / sum
+				if d := math.Abs(float64(got[r*tc.cols+c]) - want); d > 1e-6+1e-4*want {
+					t.Fatalf("%dx%d: element %d,%d is %g, want %g", tc.rows, tc.cols, r, c, got[r*tc.cols+c], want)
+				}
+			}
+		}
+	}
+}
+
 // reduceKernels returns the names of the reduction kernels f launches.
 func reduceKernels(f func()) []string {
 	var names []string
