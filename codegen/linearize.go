@@ -66,14 +66,25 @@ type loops struct {
 	phases  [][]*uop.UOp     // each phase's reduce loops
 	late    []*uop.UOp       // the store's loops over the reduce axes, or nil
 	phase   map[*uop.UOp]int // the phase of each reduce of the kernel's AST
+	index   map[*uop.UOp]int // each loop variable's place in all
+}
+
+// mask is the set of loops rs as bits by their place in all.
+func (l *loops) mask(rs []*uop.UOp) uint64 {
+	var m uint64
+	for _, r := range rs {
+		m |= 1 << l.index[r]
+	}
+	return m
 }
 
 func newLoops(k *Kernel) *loops {
-	l := &loops{phase: reducePhases(k.AST)}
+	l := &loops{phase: reducePhases(k.AST), index: map[*uop.UOp]int{}}
 	axis := 0
 	loop := func(i int, reduce bool) *uop.UOp {
 		r := uop.New(uop.RANGE, dtype.Index, nil, uop.RangeArg{Axis: axis, Size: k.Full[i], Reduce: reduce, Vector: axis == k.Vector})
 		axis++
+		l.index[r] = len(l.all)
 		l.all = append(l.all, r)
 		return r
 	}
@@ -146,22 +157,12 @@ func (lw *lowerer) linearize(sink *uop.UOp) *Program {
 	if n > 64 {
 		panic(fmt.Sprintf("codegen: %d loops, at most 64", n))
 	}
-	rangeIdx := map[*uop.UOp]int{}
-	for i, r := range l.all {
-		rangeIdx[r] = i
-	}
-	mask := func(rs []*uop.UOp) uint64 {
-		var m uint64
-		for _, r := range rs {
-			m |= 1 << rangeIdx[r]
-		}
-		return m
-	}
+	rangeIdx := l.index
 	phaseMask := make([]uint64, len(l.phases))
 	for p, rs := range l.phases {
-		phaseMask[p] = mask(rs)
+		phaseMask[p] = l.mask(rs)
 	}
-	globalMask := mask(l.globals)
+	globalMask := l.mask(l.globals)
 
 	order := uop.Toposort(sink)
 	phase := reducePhases(sink)

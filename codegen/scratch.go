@@ -21,23 +21,12 @@ func rowScratch(sink *uop.UOp, l *loops) *uop.UOp {
 	if l.late == nil {
 		return sink
 	}
-	idx := map[*uop.UOp]int{}
-	for i, r := range l.all {
-		idx[r] = i
-	}
-	mask := func(rs []*uop.UOp) uint64 {
-		var m uint64
-		for _, r := range rs {
-			m |= 1 << idx[r]
-		}
-		return m
-	}
-	lateMask := mask(l.late)
+	lateMask := l.mask(l.late)
 	order := uop.Toposort(sink)
 	deps := map[*uop.UOp]uint64{}
 	for _, u := range order {
 		if u.Op == uop.RANGE {
-			deps[u] = 1 << idx[u]
+			deps[u] = 1 << l.index[u]
 			continue
 		}
 		var d uint64
@@ -79,7 +68,7 @@ func rowScratch(sink *uop.UOp, l *loops) *uop.UOp {
 				m[r] = rs[i]
 			}
 			c := uop.Replace(u, m)
-			pm := mask(rs)
+			pm := l.mask(rs)
 			if _, ok := deps[c]; !ok || deps[c]&pm != pm {
 				continue
 			}
