@@ -49,7 +49,8 @@ type beamEntry struct {
 // BeamSearch looks for the fastest sequence of optimisations for ast: it
 // keeps the width best sequences, extends each by every applicable action,
 // times the candidates and repeats while the best improves (at most depth
-// rounds). The hand-tuned choice competes from the start.
+// rounds). The hand-tuned choice competes from the start, and a winner
+// other than it must beat it again in alternating timings (confirmed).
 func BeamSearch(ast *uop.UOp, width, depth int, vectorWidths []int, hand []Opt, timer Timer) ([]Opt, time.Duration) {
 	seen := map[string]bool{}
 	measure := func(opts []Opt) (beamEntry, bool) {
@@ -65,9 +66,14 @@ func BeamSearch(ast *uop.UOp, width, depth int, vectorWidths []int, hand []Opt, 
 		return beamEntry{slices.Clone(opts), t}, true
 	}
 	var beam []beamEntry
+	var handEntry beamEntry
+	haveHand := false
 	for _, start := range [][]Opt{{}, hand} {
 		if e, ok := measure(start); ok {
 			beam = append(beam, e)
+			if optsKey(start) == optsKey(hand) {
+				handEntry, haveHand = e, true
+			}
 		}
 	}
 	if len(beam) == 0 {
@@ -116,7 +122,40 @@ func BeamSearch(ast *uop.UOp, width, depth int, vectorWidths []int, hand []Opt, 
 		best = cands[0]
 		beam = cands[:min(width, len(cands))]
 	}
+	if haveHand && optsKey(best.opts) != optsKey(hand) && !confirmed(best.opts, hand, timer) {
+		return handEntry.opts, handEntry.t
+	}
 	return best.opts, best.t
+}
+
+// confirmRounds and confirmMargin decide whether a search's winner replaces
+// the hand-tuned choice: the fastest of hundreds of noisy timings is partly
+// the luckiest (on a busy machine, by tens of percent), so the two are
+// timed again, alternately, confirmRounds times each, and the winner must
+// be faster on the median by confirmMargin.
+const (
+	confirmRounds = 5
+	confirmMargin = 0.03
+)
+
+// confirmed reports whether win beats hand in confirmRounds alternating
+// timings (see confirmRounds).
+func confirmed(win, hand []Opt, timer Timer) bool {
+	var tw, th []time.Duration
+	for range confirmRounds {
+		a, err := timer(win)
+		if err != nil {
+			return false
+		}
+		b, err := timer(hand)
+		if err != nil {
+			return true
+		}
+		tw, th = append(tw, a), append(th, b)
+	}
+	slices.Sort(tw)
+	slices.Sort(th)
+	return float64(tw[len(tw)/2]) < (1-confirmMargin)*float64(th[len(th)/2])
 }
 
 // upcastLanes is how many scalar lanes the upcasts expand each loop body into.
