@@ -386,9 +386,9 @@ func (k *Kernel) HandOpts(vecBytes int) []Opt {
 				// Float rows as long as a few pages each (a 7B model's
 				// rows of 4096 and 11008, TinyLlama's 5632) are read
 				// four at a time: one accumulator's chain over such a
-				// row kept a two-thread product at 75-85% of a plain
-				// read of the matrix, four rows at 90-100% (C harness,
-				// cold copies). Shorter rows (288 to 2048 floats) ran
+				// row kept a two-thread product at 69-96% of a plain
+				// read of the matrix, four rows at 89-99% (C harness,
+				// cold copies, six runs). Shorter rows (288 to 2048 floats) ran
 				// at the read's pace already, and slower four at once.
 				// (Not row kernels: a layer norm reads its row thrice.)
 				k.reuseTile(heavy, loads, 4, try)

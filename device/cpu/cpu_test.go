@@ -267,7 +267,7 @@ func TestByteWeightsUnrolled(t *testing.T) {
 
 // TestLongFloatRowsFourAtATime: a float matrix-vector product whose rows
 // are 16 KiB or longer reads four rows a turn (a ..._u4 tile of the rows:
-// one row's chain of adds held it to 75-85% of the memory's pace), one with
+// one row's chain of adds held it to 69-96% of a plain read), one with
 // shorter rows reads one at a time; both give the float64 sums.
 func TestLongFloatRowsFourAtATime(t *testing.T) {
 	needCompiler(t)
