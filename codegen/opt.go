@@ -382,7 +382,7 @@ func (k *Kernel) HandOpts(vecBytes int) []Opt {
 			switch {
 			case heavy >= 0 && k.computeBound(heavy):
 				k.reuseTile(heavy, loads, maxTile/first, try)
-			case heavy >= 0 && first == 1 && !pairs && !k.Late && k.loadSize[k.views[heavy]] == 4 && reduceLen*4 >= longRow:
+			case heavy >= 0 && first == 1 && !pairs && !k.Late && k.loadSize[k.views[heavy]] == 4 && reduceLen*k.loadSize[k.views[heavy]] >= longRow:
 				// Float rows as long as a few pages each (a 7B model's
 				// rows of 4096 and 11008, TinyLlama's 5632) are read
 				// four at a time: one accumulator's chain over such a
